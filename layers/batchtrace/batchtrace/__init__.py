@@ -1,0 +1,42 @@
+"""batchtrace: OpenAI Batch API results as OpenTelemetry chat-completion spans.
+
+The public surface is small: :func:`log_batch_results` (the library call), :func:`run_batch`
+(streams in, summary out), :func:`run_s3_batch` (a batch in S3), the :class:`Summary` they
+return, and the typed errors.
+"""
+
+__version__ = "0.1.0"
+
+from batchtrace.api import log_batch_results
+from batchtrace.delivery import DeliveryPolicy
+from batchtrace.errors import (
+    BatchtraceError,
+    DeliveryError,
+    InputError,
+    InvalidTraceContextError,
+    MissingFileError,
+)
+from batchtrace.genai_attributes import ContentPolicy
+from batchtrace.otlp_config import OtlpConfig
+from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.s3_batch import BatchLocation, FileNames, run_s3_batch
+from batchtrace.summary import Summary
+
+__all__ = [
+    "BatchLocation",
+    "BatchtraceError",
+    "ContentPolicy",
+    "DeliveryError",
+    "DeliveryPolicy",
+    "FileNames",
+    "InputError",
+    "InvalidTraceContextError",
+    "MissingFileError",
+    "OtlpConfig",
+    "Summary",
+    "TraceHint",
+    "__version__",
+    "log_batch_results",
+    "run_batch",
+    "run_s3_batch",
+]

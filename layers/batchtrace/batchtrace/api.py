@@ -1,0 +1,55 @@
+"""The library entry point with the seed's signature: ``log_batch_results(requests, results, trace_id=None)``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from batchtrace.errors import DeliveryError
+from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.summary import Summary
+
+
+def _jsonl(lines: Iterable[Any]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    for line in lines:
+        buffer.write(orjson.dumps(line, default=str))
+        buffer.write(b"\n")
+    buffer.seek(0)
+    return buffer
+
+
+def log_batch_results(
+    requests: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    trace_id: str | None = None,
+    *,
+    batch_id: str | None = None,
+    batch: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Summary:
+    """Log OpenAI Batch API results as chat-completion spans, linked as the seed documents.
+
+    Inside ``with tracer.start_as_current_span(...)`` the completions nest under that span;
+    with ``trace_id`` (saved when the batch was submitted) they go under a ``batch_results``
+    span in that trace; otherwise into a new trace. ``results`` may mix output and error-file
+    lines. Spans go to the ``OTEL_EXPORTER_OTLP_*`` destination before this returns.
+
+    Returns the :class:`Summary`; raises :class:`DeliveryError` (carrying it) when some spans
+    could not be delivered, and :class:`InvalidTraceContextError` for a malformed ``trace_id``.
+    """
+    summary = run_batch(
+        _jsonl(requests),
+        [("results", _jsonl(results))],
+        batch_id=batch_id,
+        batch=batch,
+        hint=TraceHint(trace_id=trace_id, use_active_context=True),
+        input_name="requests",
+        **options,
+    )
+    if summary.spans_failed:
+        raise DeliveryError(summary)
+    return summary

@@ -1,0 +1,124 @@
+"""``batchtrace replay``: backfill a batch's spans from local files.
+
+Exit codes: 0 every span delivered, 1 some not delivered, 2 unusable input or arguments (one
+line on stderr, no traceback). The summary is printed as JSON on stdout whenever a run happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from batchtrace import __version__
+from batchtrace.errors import InputError, MissingFileError
+from batchtrace.genai_attributes import ContentPolicy
+from batchtrace.pipeline import TraceHint, run_batch
+
+EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batchtrace", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"batchtrace {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    replay = commands.add_parser(
+        "replay",
+        help="send a batch's results as spans over OTLP (OTEL_EXPORTER_OTLP_* configure where)",
+        description="Send an OpenAI batch's results as spans, configured by the OTEL_EXPORTER_OTLP_* variables.",
+    )
+    replay.add_argument("--requests", required=True, type=Path, help="the batch input JSONL")
+    replay.add_argument("--results", required=True, type=Path, help="the batch output JSONL")
+    replay.add_argument("--errors", type=Path, help="the batch error JSONL (optional)")
+    replay.add_argument("--trace-id", help="32-hex trace id of the trace that submitted the batch")
+    replay.add_argument("--parent-span-id", help="16-hex span id to nest the batch_results span under")
+    replay.add_argument("--traceparent", help="W3C traceparent: completions nest directly under that span")
+    replay.add_argument("--trace-json", type=Path, help="a trace.json (trace ids and OpenAI's batch object)")
+    replay.add_argument("--batch-id", help="the OpenAI batch id (default: from --trace-json, else none)")
+    replay.add_argument("--no-content", action="store_true", help="leave message text out of the spans")
+    replay.add_argument("-v", "--verbose", action="store_true", help="log progress and retries to stderr")
+    return parser
+
+
+def _open(path: Path, what: str, stack: contextlib.ExitStack) -> IO[bytes]:
+    try:
+        return stack.enter_context(path.open("rb"))
+    except FileNotFoundError:
+        raise MissingFileError(what, str(path)) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is a directory, not a file: {path}") from None
+    except PermissionError:
+        raise InputError(f"{what} is not readable: {path}") from None
+
+
+def _trace_json(path: Path) -> dict[str, Any]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise MissingFileError("trace.json", str(path)) from None
+    except orjson.JSONDecodeError:
+        raise InputError(f"{path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a JSON object")
+    return data
+
+
+def replay(args: argparse.Namespace) -> int:
+    if args.parent_span_id and not args.trace_id:
+        raise InputError("--parent-span-id needs --trace-id")
+    doc = _trace_json(args.trace_json) if args.trace_json else {}
+    batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
+    hint = TraceHint(
+        traceparent=args.traceparent,
+        trace_id=args.trace_id or doc.get("trace_id"),
+        span_id=args.parent_span_id or (doc.get("span_id") if not args.trace_id else None),
+    )
+    content = ContentPolicy.from_env()
+    if args.no_content:
+        content = ContentPolicy(capture=False, max_length=content.max_length)
+    with contextlib.ExitStack() as stack:
+        requests = _open(args.requests, "requests file", stack)
+        results = [(str(args.results), _open(args.results, "results file", stack))]
+        if args.errors:
+            results.append((str(args.errors), _open(args.errors, "errors file", stack)))
+        summary = run_batch(
+            requests,
+            results,
+            batch_id=args.batch_id,
+            batch=batch,
+            hint=hint,
+            content=content,
+            input_name=str(args.requests),
+        )
+    sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    if summary.spans_failed:
+        print(f"batchtrace: {summary.failure_reason()}", file=sys.stderr)
+        return EXIT_UNDELIVERED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="batchtrace: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return replay(args)
+    except InputError as err:
+        print(f"batchtrace: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("batchtrace: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

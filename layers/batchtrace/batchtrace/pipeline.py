@@ -1,0 +1,202 @@
+"""One batch, end to end: index the input, stream the results, match, build, deliver, count.
+
+This is the core every entry point calls (library, CLI, Lambda handler). It takes open
+streams, not paths or S3 keys, so where the bytes come from is the caller's business, and it
+returns the :class:`Summary` whatever happened; deciding what a failure means (an exit code,
+a raised error) is the caller's business too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+
+from batchtrace.delivery import ChunkedExporter, DeliveryPolicy, DeliveryReport, OtlpSender
+from batchtrace.errors import InvalidTraceContextError
+from batchtrace.genai_attributes import ContentPolicy
+from batchtrace.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
+from batchtrace.openai_format import BatchResult, parse_result
+from batchtrace.otlp_config import OtlpConfig
+from batchtrace.request_index import RequestIndex
+from batchtrace.spans import BatchTimes, SpanFactory
+from batchtrace.summary import Summary
+from batchtrace.trace_link import (
+    TraceLink,
+    active_span_ids,
+    parse_span_id,
+    parse_trace_id,
+    parse_traceparent,
+    resolve_link,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class TraceHint:
+    """What the caller knows about the submitting trace, strongest first.
+
+    ``traceparent`` (a caller's live context) and ``use_active_context`` (the current OTel
+    span) nest completions directly under that span; ``trace_id``/``span_id`` are stored ids.
+    With ``strict`` an invalid id raises :class:`InvalidTraceContextError`; without it (ids read
+    from ``trace.json`` or object metadata) the batch falls back to a new trace and says so.
+    """
+
+    traceparent: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    use_active_context: bool = False
+    strict: bool = True
+
+
+def _resolve(hint: TraceHint, batch_key: str) -> tuple[TraceLink, str | None]:
+    """The trace link for ``hint``, and a warning when a non-strict hint had to be ignored."""
+    try:
+        active = parse_traceparent(hint.traceparent) if hint.traceparent else None
+        if active is None and hint.use_active_context:
+            active = active_span_ids()
+        trace_id = parse_trace_id(hint.trace_id) if hint.trace_id else None
+        span_id = parse_span_id(hint.span_id) if hint.span_id and trace_id is not None else None
+        return resolve_link(batch_key, active=active, trace_id=trace_id, parent_span_id=span_id), None
+    except InvalidTraceContextError as err:
+        if hint.strict:
+            raise
+        warning = f"{err}; the batch goes to a new trace instead"
+        logger.warning("%s", warning)
+        return resolve_link(batch_key), warning
+
+
+def _iter_results(name: str, stream: Readable, malformed: MalformedLines) -> Any:
+    for line_no, _, line in iter_raw_lines(stream):
+        obj, reason = parse_object(line)
+        result: BatchResult | None = None
+        if obj is not None:
+            result, reason = parse_result(obj)
+        if result is None:
+            malformed.add(line_no, reason)
+            continue
+        yield result
+
+
+def run_batch(
+    input_stream: Readable,
+    result_streams: Sequence[tuple[str, Readable]],
+    *,
+    batch_id: str | None = None,
+    batch: Mapping[str, Any] | None = None,
+    hint: TraceHint | None = None,
+    otlp: OtlpConfig | None = None,
+    delivery: DeliveryPolicy | None = None,
+    content: ContentPolicy | None = None,
+    resource: Resource | None = None,
+    input_name: str = "input",
+) -> Summary:
+    """Turn one batch into spans and deliver them; returns the summary (never raises on delivery).
+
+    ``result_streams`` are ``(name, stream)`` pairs: the output file, then the error file if
+    any. ``batch`` is OpenAI's batch object when known (its timestamps bound the batch span).
+    Raises :class:`InvalidTraceContextError` for an invalid strict hint, before sending anything.
+    """
+    started = time.monotonic()
+    hint = hint or TraceHint()
+    batch_id = batch_id or (str(batch["id"]) if batch and isinstance(batch.get("id"), str) else None)
+    summary = Summary(batch_id=batch_id)
+    with RequestIndex.from_stream(input_stream, input_name) as index:
+        summary.requests = index.requests
+        summary.duplicate_ids = index.duplicate_ids
+        link, link_warning = _resolve(hint, batch_id or f"input:{index.content_digest}")
+        summary.trace_id = link.trace_id_hex
+        factory = SpanFactory(
+            link,
+            batch_id=batch_id,
+            policy=content or ContentPolicy.from_env(),
+            times=BatchTimes.from_batch(batch),
+            resource=resource,
+        )
+        exporter = ChunkedExporter(
+            OtlpSender(otlp or OtlpConfig.resolve(), delivery or DeliveryPolicy(), DeliveryReport())
+        )
+        seen: dict[str, int] = {}
+        malformed_files = [index.malformed]
+        try:
+            for name, stream in result_streams:
+                malformed = MalformedLines(name)
+                malformed_files.append(malformed)
+                for result in _iter_results(name, stream, malformed):
+                    occurrence = seen.get(result.custom_id, 0)
+                    seen[result.custom_id] = occurrence + 1
+                    if occurrence:
+                        summary.duplicate_ids += 1
+                    request = index.take(result.custom_id)
+                    summary.results += 1
+                    if request is None:
+                        summary.orphan_results += 1
+                    if result.failed:
+                        summary.errors += 1
+                        if result.expired:
+                            summary.expired += 1
+                    _add(exporter, factory, summary, factory.completion(request, result, occurrence=occurrence))
+            for request in index.remaining():
+                summary.no_result += 1
+                occurrence = seen.get(request.custom_id, 0)
+                seen[request.custom_id] = occurrence + 1
+                _add(exporter, factory, summary, factory.completion(request, None, occurrence=occurrence))
+            summary.malformed_lines = sum(m.count for m in malformed_files)
+            summary.malformed_by_file = {m.file: m.count for m in malformed_files if m.count}
+            batch_span = factory.batch_span(_span_counts(summary, link_warning))
+            if batch_span is not None:
+                summary.spans_built += 1
+                exporter.add(batch_span)
+        finally:
+            report = exporter.close()
+    _finish(summary, report, started)
+    return summary
+
+
+def _add(exporter: ChunkedExporter, factory: SpanFactory, summary: Summary, span: Any) -> None:
+    attrs = span.attributes
+    summary.input_tokens += attrs.get("gen_ai.usage.input_tokens", 0)
+    summary.output_tokens += attrs.get("gen_ai.usage.output_tokens", 0)
+    summary.spans_built += 1
+    exporter.add(span)
+
+
+def _span_counts(summary: Summary, link_warning: str | None) -> dict[str, Any]:
+    counts: dict[str, Any] = {
+        key: getattr(summary, key)
+        for key in (
+            "requests",
+            "results",
+            "errors",
+            "expired",
+            "no_result",
+            "orphan_results",
+            "duplicate_ids",
+            "malformed_lines",
+            "input_tokens",
+            "output_tokens",
+        )
+    }
+    counts["completions"] = summary.spans_built
+    if link_warning:
+        counts["trace_link_warning"] = link_warning
+    return counts
+
+
+def _finish(summary: Summary, report: DeliveryReport, started: float) -> None:
+    summary.spans_exported = report.exported
+    summary.spans_failed = summary.spans_built - report.exported
+    summary.duration_ms = int((time.monotonic() - started) * 1000)
+    summary.failure_reasons = list(report.reasons)
+    if summary.spans_failed:
+        logger.error(
+            "%d of %d spans not delivered: %s",
+            summary.spans_failed,
+            summary.spans_built,
+            "; ".join(report.reasons) or "unknown",
+        )

@@ -1,0 +1,107 @@
+"""An index of the input file by ``custom_id`` that holds offsets, not parsed requests.
+
+The input of a 50,000-request batch is up to 200 MB: it is spooled once to a temporary file
+while each line's offset is recorded, and a request is parsed again only when its result
+arrives. Memory then grows with the number of ids, not with the size of the prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+import orjson
+
+from batchtrace.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
+from batchtrace.openai_format import BatchRequest, parse_request
+
+#: Inputs smaller than this stay in memory; larger ones roll over to a file in the temp dir.
+SPOOL_IN_MEMORY_BYTES = 8 << 20
+
+
+class RequestIndex:
+    """Requests by ``custom_id``, each id's occurrences consumed in input order.
+
+    A duplicated ``custom_id`` keeps every occurrence: the n-th result for that id is matched
+    to its n-th request, and whatever is left over has no result.
+    """
+
+    def __init__(self, source_name: str = "input") -> None:
+        self.source_name = source_name
+        self.malformed = MalformedLines(source_name)
+        self.requests = 0
+        self.duplicate_ids = 0
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        self._offsets: dict[str, list[tuple[int, int]]] = {}
+        self._digest = hashlib.blake2b(digest_size=16)
+
+    @classmethod
+    def from_stream(cls, stream: Readable, source_name: str = "input") -> RequestIndex:
+        index = cls(source_name)
+        index.load(stream)
+        return index
+
+    def load(self, stream: Readable) -> None:
+        """Spool and index ``stream``; malformed lines are counted, never fatal."""
+        spool = self._spool
+        offsets = self._offsets
+        for line_no, _, line in iter_raw_lines(stream):
+            offset = spool.tell()
+            spool.write(line)
+            spool.write(b"\n")
+            self._digest.update(line)
+            self._digest.update(b"\n")
+            obj, reason = parse_object(line)
+            request = None
+            if obj is not None:
+                request, reason = parse_request(obj)
+            if request is None:
+                self.malformed.add(line_no, reason)
+                continue
+            self.requests += 1
+            entry = (offset, len(line))
+            known = offsets.get(request.custom_id)
+            if known is None:
+                offsets[request.custom_id] = [entry]
+            else:
+                known.append(entry)
+                self.duplicate_ids += 1
+
+    @property
+    def content_digest(self) -> str:
+        """A stable digest of the input's bytes: the batch key when no batch id is known."""
+        return self._digest.hexdigest()
+
+    def take(self, custom_id: str) -> BatchRequest | None:
+        """The next unmatched request with ``custom_id``, or ``None`` when there is none left."""
+        entries = self._offsets.get(custom_id)
+        if not entries:
+            return None
+        offset, length = entries.pop(0)
+        if not entries:
+            del self._offsets[custom_id]
+        return self._read(offset, length)
+
+    def remaining(self) -> Iterator[BatchRequest]:
+        """Every request no result was matched to, in input order."""
+        pending = sorted(entry for entries in self._offsets.values() for entry in entries)
+        self._offsets = {}
+        for offset, length in pending:
+            yield self._read(offset, length)
+
+    def _read(self, offset: int, length: int) -> BatchRequest:
+        self._spool.seek(offset)
+        request, _ = parse_request(orjson.loads(self._spool.read(length)))
+        assert request is not None, "indexed lines were validated when spooled"
+        return request
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> RequestIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

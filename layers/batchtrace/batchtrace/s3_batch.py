@@ -1,0 +1,180 @@
+"""A batch stored in S3: find its files beside the output object, read its trace metadata,
+and run it through the pipeline straight from S3 streams.
+
+Layout (DESIGN.md): ``<prefix>/<batch_id>/{input.jsonl, trace.json, errors.jsonl, output.jsonl}``.
+The client is plain boto3, so ``AWS_ENDPOINT_URL_S3`` points it at any S3 API (moto, MinIO).
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from batchtrace.errors import MissingFileError
+from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.summary import Summary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class FileNames:
+    """The names of a batch's files inside its folder (configurable, DESIGN.md defaults)."""
+
+    input: str = "input.jsonl"
+    errors: str = "errors.jsonl"
+    trace: str = "trace.json"
+
+
+@dataclass(slots=True, frozen=True)
+class BatchLocation:
+    """Everything needed to find one batch in S3, plus any trace context the caller hands in.
+
+    Unset keys default to siblings of ``output_key``; an unset ``batch_id`` defaults to the
+    batch object's id in ``trace.json``, then to the output's folder name.
+    """
+
+    bucket: str
+    output_key: str
+    input_key: str | None = None
+    errors_key: str | None = None
+    trace_key: str | None = None
+    batch_id: str | None = None
+    output_version: str | None = None
+    traceparent: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+
+    def with_defaults(self, names: FileNames = FileNames()) -> BatchLocation:
+        folder = posixpath.dirname(self.output_key)
+
+        def beside(name: str) -> str:
+            return posixpath.join(folder, name) if folder else name
+
+        return replace(
+            self,
+            input_key=self.input_key or beside(names.input),
+            errors_key=self.errors_key or beside(names.errors),
+            trace_key=self.trace_key or beside(names.trace),
+        )
+
+    def uri(self, key: str | None) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+def _is_missing(err: Exception) -> bool:
+    response = getattr(err, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, Mapping) else ""
+    return code in ("NoSuchKey", "404", "NotFound", "NoSuchVersion")
+
+
+def _get(s3: Any, bucket: str, key: str, version: str | None = None) -> dict[str, Any] | None:
+    """``get_object``'s response, or ``None`` when the object does not exist (yet)."""
+    kwargs = {"Bucket": bucket, "Key": key}
+    if version:
+        kwargs["VersionId"] = version
+    try:
+        return s3.get_object(**kwargs)  # type: ignore[no-any-return]
+    except Exception as err:
+        if _is_missing(err):
+            return None
+        raise
+
+
+def read_trace_json(s3: Any, location: BatchLocation) -> dict[str, Any] | None:
+    """``trace.json`` as a dict; ``None`` when absent or unreadable (a warning says which)."""
+    response = _get(s3, location.bucket, location.trace_key or "")
+    if response is None:
+        return None
+    try:
+        data = orjson.loads(response["Body"].read())
+    except orjson.JSONDecodeError:
+        logger.warning("ignoring %s: not valid JSON", location.uri(location.trace_key))
+        return None
+    if not isinstance(data, dict):
+        logger.warning("ignoring %s: not a JSON object", location.uri(location.trace_key))
+        return None
+    return data
+
+
+def trace_hint_for(
+    location: BatchLocation, trace_doc: Mapping[str, Any] | None, metadata: Mapping[str, str]
+) -> TraceHint:
+    """The trace hint for a batch, strongest source first.
+
+    A caller's ``traceparent`` (a Step Functions payload) is a live context; a caller's
+    ``trace_id``/``span_id`` are strict (a bad one is the caller's error); ids stored in
+    ``trace.json`` or the input's ``trace-id``/``span-id`` metadata fall back to a new trace
+    when invalid, so one bad file never loses a batch.
+    """
+    if location.traceparent or location.trace_id:
+        return TraceHint(traceparent=location.traceparent, trace_id=location.trace_id, span_id=location.span_id)
+    if trace_doc:
+        traceparent = trace_doc.get("traceparent")
+        if isinstance(traceparent, str) and not trace_doc.get("trace_id"):
+            parts = traceparent.strip().split("-")
+            if len(parts) == 4:
+                return TraceHint(trace_id=parts[1], span_id=parts[2], strict=False)
+            return TraceHint(trace_id=traceparent, strict=False)
+        trace_id = trace_doc.get("trace_id")
+        span_id = trace_doc.get("span_id")
+        if trace_id is not None:
+            return TraceHint(trace_id=str(trace_id), span_id=str(span_id) if span_id else None, strict=False)
+    meta = {k.lower(): v for k, v in metadata.items()}
+    if meta.get("trace-id"):
+        return TraceHint(trace_id=meta["trace-id"], span_id=meta.get("span-id") or None, strict=False)
+    return TraceHint()
+
+
+def run_s3_batch(
+    s3: Any,
+    location: BatchLocation,
+    *,
+    names: FileNames = FileNames(),
+    **options: Any,
+) -> Summary:
+    """Run the batch at ``location`` through :func:`run_batch`, streaming every file from S3.
+
+    Raises :class:`MissingFileError` naming the object when the output or input file is not
+    there; the error file and ``trace.json`` are optional. ``options`` go to :func:`run_batch`.
+    """
+    location = location.with_defaults(names)
+    output = _get(s3, location.bucket, location.output_key, location.output_version)
+    if output is None:
+        raise MissingFileError("output file", location.uri(location.output_key))
+    input_object = _get(s3, location.bucket, location.input_key or "")
+    if input_object is None:
+        output["Body"].close()
+        raise MissingFileError("input file", location.uri(location.input_key))
+    errors_object = _get(s3, location.bucket, location.errors_key or "")
+    trace_doc = read_trace_json(s3, location)
+    batch = trace_doc.get("batch") if trace_doc and isinstance(trace_doc.get("batch"), dict) else None
+    batch_id = (
+        location.batch_id
+        or (batch.get("id") if batch else None)
+        or posixpath.basename(posixpath.dirname(location.output_key))
+        or None
+    )
+    hint = trace_hint_for(location, trace_doc, input_object.get("Metadata") or {})
+    results = [(location.uri(location.output_key), output["Body"])]
+    if errors_object is not None:
+        results.append((location.uri(location.errors_key), errors_object["Body"]))
+    try:
+        return run_batch(
+            input_object["Body"],
+            results,
+            batch_id=batch_id,
+            batch=batch,
+            hint=hint,
+            input_name=location.uri(location.input_key),
+            **options,
+        )
+    finally:
+        for _, body in results:
+            body.close()
+        input_object["Body"].close()

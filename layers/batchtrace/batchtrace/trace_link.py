@@ -1,0 +1,127 @@
+"""Where a batch's spans go in a trace, and the deterministic ids that make reruns idempotent.
+
+Priority (the seed's): an active OTel context (or a ``traceparent`` handed in by the caller)
+nests completions directly under that span; else an explicit trace id gets a ``batch_results``
+task span (under the stored span id when there is one); else a new trace derived from the
+batch. Every id is a hash of (trace id, batch, custom id), so a redelivered event re-sends the
+same spans and parallel workers agree on the parent without talking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from batchtrace.errors import InvalidTraceContextError
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+
+
+class LinkMode(StrEnum):
+    ACTIVE = "active"
+    EXPLICIT = "explicit"
+    NEW = "new"
+
+
+@dataclass(slots=True, frozen=True)
+class TraceLink:
+    """The resolved placement of a batch's spans.
+
+    ``completion_parent`` is the span id completions nest under; ``batch_span_id`` and
+    ``batch_parent`` describe the ``batch_results`` span, which exists unless ``mode`` is ACTIVE.
+    """
+
+    mode: LinkMode
+    trace_id: int
+    completion_parent: int
+    batch_span_id: int | None
+    batch_parent: int | None
+    batch_key: str
+
+    @property
+    def trace_id_hex(self) -> str:
+        return f"{self.trace_id:032x}"
+
+    def completion_span_id(self, custom_id: str, occurrence: int = 0) -> int:
+        """The span id of the ``occurrence``-th result for ``custom_id`` (0 for the usual one)."""
+        if occurrence:
+            return derive_id(8, self.trace_id_hex, self.batch_key, custom_id, str(occurrence))
+        return derive_id(8, self.trace_id_hex, self.batch_key, custom_id)
+
+
+def derive_id(size: int, *parts: str) -> int:
+    """A non-zero id of ``size`` bytes from a hash of ``parts`` (length-prefixed: no ambiguity)."""
+    digest = hashlib.blake2b(digest_size=size, person=b"batchtrace")
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(4, "big"))
+        digest.update(encoded)
+    value = int.from_bytes(digest.digest(), "big")
+    return value or 1
+
+
+def parse_trace_id(value: str) -> int:
+    """A W3C trace id (32 hex digits, not all zero); a UUID's dashes are tolerated."""
+    text = value.strip().lower()
+    if len(text) == 36 and text.count("-") == 4:
+        text = text.replace("-", "")
+    if not _HEX32.fullmatch(text) or int(text, 16) == 0:
+        raise InvalidTraceContextError(f"invalid trace id {value!r}: expected 32 hex digits, not all zero")
+    return int(text, 16)
+
+
+def parse_span_id(value: str) -> int:
+    """A W3C span id (16 hex digits, not all zero)."""
+    text = value.strip().lower()
+    if not _HEX16.fullmatch(text) or int(text, 16) == 0:
+        raise InvalidTraceContextError(f"invalid span id {value!r}: expected 16 hex digits, not all zero")
+    return int(text, 16)
+
+
+def parse_traceparent(value: str) -> tuple[int, int]:
+    """``(trace_id, span_id)`` from a W3C ``traceparent`` header value, via OTel's propagator."""
+    context = TraceContextTextMapPropagator().extract({"traceparent": value.strip()})
+    span_context = trace.get_current_span(context).get_span_context()
+    if not span_context.is_valid:
+        raise InvalidTraceContextError(f"invalid traceparent {value!r}: expected 00-<32 hex>-<16 hex>-<2 hex>")
+    return span_context.trace_id, span_context.span_id
+
+
+def active_span_ids() -> tuple[int, int] | None:
+    """The current OTel span's ``(trace_id, span_id)`` when one is active and valid."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        return span_context.trace_id, span_context.span_id
+    return None
+
+
+def resolve_link(
+    batch_key: str,
+    *,
+    active: tuple[int, int] | None = None,
+    trace_id: int | None = None,
+    parent_span_id: int | None = None,
+) -> TraceLink:
+    """Place a batch in a trace, in the seed's priority order (see the module docstring).
+
+    ``active`` is an (already validated) active context or caller ``traceparent``;
+    ``trace_id``/``parent_span_id`` are stored ids. ``batch_key`` (the batch id, or a digest
+    of the input when none is known) seeds every derived id.
+    """
+    if active is not None:
+        active_trace, active_span = active
+        return TraceLink(LinkMode.ACTIVE, active_trace, active_span, None, None, batch_key)
+    if trace_id is not None:
+        mode = LinkMode.EXPLICIT
+    else:
+        mode = LinkMode.NEW
+        trace_id = derive_id(16, "trace", batch_key)
+        parent_span_id = None
+    batch_span_id = derive_id(8, f"{trace_id:032x}", batch_key, "batch_results")
+    return TraceLink(mode, trace_id, batch_span_id, batch_span_id, parent_span_id, batch_key)

@@ -1,0 +1,698 @@
+"""A real OTLP/HTTP trace receiver on 127.0.0.1 for tests, the demo and benchmarks.
+
+Why a hand-written receiver instead of mocking the exporter: the product's promise is that spans
+*arrive* at an OTLP backend, intact and exactly once. Only a real HTTP server that decodes the
+real protobuf wire format can check that, including compression, retries after 429/503, body
+size limits and dropped connections. Everything here runs in-process on loopback, so tests stay
+fast and hermetic.
+
+Usage::
+
+    with OtlpReceiver(fail_first=1, retry_after="0") as rx:
+        export_somehow(endpoint=rx.endpoint)
+        assert rx.wait_for_spans(3)
+        assert rx.attempts == 2
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, ClassVar
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+try:  # OTLP says error responses SHOULD carry a google.rpc.Status; nice to have, not required.
+    from google.rpc.status_pb2 import Status as _RpcStatus
+except ImportError:  # pragma: no cover - googleapis-common-protos ships with the OTLP exporter
+    _RpcStatus = None
+
+__all__ = [
+    "DROPPED",
+    "Faults",
+    "OtlpReceiver",
+    "ReceivedEvent",
+    "ReceivedLink",
+    "ReceivedRequest",
+    "ReceivedSpan",
+    "count_spans",
+    "decode_any_value",
+    "decode_spans",
+    "unused_port",
+]
+
+#: ``ReceivedRequest.status`` of a request whose connection was dropped without an answer.
+DROPPED = 0
+
+_PROTOBUF = "application/x-protobuf"
+_ACCEPTED_SUFFIXES = ("/v1/traces", "/v2/traces")
+_EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+_SPAN_KIND_PREFIX = "SPAN_KIND_"
+_STATUS_CODE_PREFIX = "STATUS_CODE_"
+
+AttributeValue = Any
+"""A decoded OTLP ``AnyValue``: str, int, float, bool, bytes, None, list or dict of those."""
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One HTTP request the receiver saw, accepted or not, so tests can count retries.
+
+    ``body_size`` is the size on the wire (possibly compressed); ``decoded_size`` the size after
+    decompression (0 when the body was never decoded). ``status`` is the HTTP status answered, or
+    :data:`DROPPED` when the connection was closed without an answer.
+    """
+
+    path: str
+    headers: dict[str, str]
+    body_size: int
+    span_count: int
+    status: int
+    decoded_size: int = 0
+    received_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """A span event (e.g. an ``exception`` event) as it arrived."""
+
+    name: str
+    time_ns: int
+    attributes: dict[str, AttributeValue]
+
+
+@dataclass(frozen=True)
+class ReceivedLink:
+    """A span link as it arrived; ``trace_id``/``span_id`` are lower-case hex."""
+
+    trace_id: str
+    span_id: str
+    attributes: dict[str, AttributeValue]
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    """One decoded span, flattened to plain Python values so tests can compare it directly.
+
+    IDs are lower-case hex (32 chars for traces, 16 for spans); ``parent_span_id`` is None for a
+    root span. ``kind`` and ``status_code`` are the proto enum names without their prefixes
+    (``"CLIENT"``, ``"ERROR"``). ``resource`` holds the resource attributes.
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    status_code: str
+    status_message: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, AttributeValue]
+    resource: dict[str, AttributeValue]
+    scope_name: str
+    scope_version: str = ""
+    trace_state: str = ""
+    events: tuple[ReceivedEvent, ...] = ()
+    links: tuple[ReceivedLink, ...] = ()
+
+    @property
+    def duration_ns(self) -> int:
+        """End minus start; negative values are kept so tests can spot inverted timestamps."""
+        return self.end_ns - self.start_ns
+
+
+@dataclass
+class Faults:
+    """Failure modes the receiver injects, to exercise the exporter's retry and error paths.
+
+    Counters for ``fail_first`` and ``drop_connection_first`` count requests since the faults were
+    last set (constructor or :meth:`OtlpReceiver.set_faults`), so a test can arm a fault midway.
+    Order per request: drop connection, delay, ``always_status``, ``fail_first``, then the normal
+    checks (path, content type, decoding, ``max_body_bytes``).
+    """
+
+    fail_first: int = 0
+    fail_status: int = 503
+    retry_after: str | None = None
+    max_body_bytes: int | None = None
+    delay_s: float = 0.0
+    always_status: int | None = None
+    drop_connection_first: int = 0
+
+
+def decode_any_value(value: AnyValue) -> AttributeValue:
+    """Turn an OTLP ``AnyValue`` into the Python value a test would write in an assertion."""
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [decode_any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return _decode_attributes(value.kvlist_value.values)
+    return getattr(value, which)
+
+
+def _decode_attributes(kvs: Iterable[KeyValue]) -> dict[str, AttributeValue]:
+    return {kv.key: decode_any_value(kv.value) for kv in kvs}
+
+
+def _enum_suffix(name: str, prefix: str) -> str:
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def _decode_span(span: Span, resource: dict[str, AttributeValue], scope_name: str, scope_version: str) -> ReceivedSpan:
+    return ReceivedSpan(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_span_id=span.parent_span_id.hex() or None,
+        name=span.name,
+        kind=_enum_suffix(Span.SpanKind.Name(span.kind), _SPAN_KIND_PREFIX),
+        status_code=_enum_suffix(Status.StatusCode.Name(span.status.code), _STATUS_CODE_PREFIX),
+        status_message=span.status.message,
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
+        attributes=_decode_attributes(span.attributes),
+        resource=resource,
+        scope_name=scope_name,
+        scope_version=scope_version,
+        trace_state=span.trace_state,
+        events=tuple(ReceivedEvent(e.name, e.time_unix_nano, _decode_attributes(e.attributes)) for e in span.events),
+        links=tuple(
+            ReceivedLink(lk.trace_id.hex(), lk.span_id.hex(), _decode_attributes(lk.attributes)) for lk in span.links
+        ),
+    )
+
+
+def decode_spans(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
+    """Flatten an export request into :class:`ReceivedSpan` objects, in wire order."""
+    out: list[ReceivedSpan] = []
+    for rs in request.resource_spans:
+        resource = _decode_attributes(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                out.append(_decode_span(span, resource, ss.scope.name, ss.scope.version))
+    return out
+
+
+def count_spans(request: ExportTraceServiceRequest) -> int:
+    """Number of spans in an export request, without decoding them."""
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
+    """Undo ``Content-Encoding``; ``deflate`` accepts both zlib-wrapped and raw streams.
+
+    RFC 9110 says deflate means the zlib format, but some clients send raw deflate; a test
+    receiver should not be stricter than real collectors about this.
+    """
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, -zlib.MAX_WBITS)
+    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+
+def unused_port() -> int:
+    """A 127.0.0.1 TCP port with nothing listening, for "receiver is down" tests.
+
+    The port comes from the kernel's ephemeral range and is released at once, so a connection
+    attempt gets ECONNREFUSED. Another process could grab it in between, which is unlikely enough
+    for tests.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Request handler; all state lives on the receiver so the handler stays stateless."""
+
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, so benchmarks measure the exporter, not TCP setup
+    timeout = 30  # idle keep-alive connections give up eventually instead of pinning a thread
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.receiver._track_connection(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.receiver._track_connection(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging: tests with thousands of requests must not spam stderr."""
+
+    def do_POST(self) -> None:
+        self.server.receiver._handle(self)
+
+    def _method_not_allowed(self) -> None:
+        self.server.receiver._handle(self, method_allowed=False)
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+
+    def read_body(self) -> bytes:
+        """Read the request body, honouring Content-Length or chunked transfer encoding."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)  # CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send_reply(self, status: int, body: bytes, extra_headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", _PROTOBUF)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra_headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def reset_connection(self) -> None:
+        """Close with SO_LINGER 0 so the client sees a TCP RST (a "connection reset by peer")."""
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    receiver: OtlpReceiver
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Keep stderr quiet (clients hanging up is normal here) but remember what happened."""
+        import traceback
+
+        self.receiver._record_error(traceback.format_exc(limit=3))
+
+
+class OtlpReceiver:
+    """OTLP/HTTP trace receiver on 127.0.0.1, run in a daemon thread; use as a context manager.
+
+    Only spans from requests answered 2xx land in :attr:`spans`, so a test can assert that exactly
+    the expected set arrived; every request, including failed and dropped ones, lands in
+    :attr:`requests`, so a test can count attempts. All accessors return copies under a lock.
+    """
+
+    SHUTDOWN_TIMEOUT_S: ClassVar[float] = 5.0
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        count_only: bool = False,
+        max_requests: int = 100_000,
+        fail_first: int = 0,
+        fail_status: int = 503,
+        retry_after: str | None = None,
+        max_body_bytes: int | None = None,
+        delay_s: float = 0.0,
+        always_status: int | None = None,
+        drop_connection_first: int = 0,
+    ) -> None:
+        self._requested_port = port
+        self.count_only = count_only
+        self.max_requests = max_requests
+        self._faults = Faults(
+            fail_first=fail_first,
+            fail_status=fail_status,
+            retry_after=retry_after,
+            max_body_bytes=max_body_bytes,
+            delay_s=delay_s,
+            always_status=always_status,
+            drop_connection_first=drop_connection_first,
+        )
+        self._faults_seen = 0  # requests since the faults were last set
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._requests: list[ReceivedRequest] = []
+        self._spans: list[ReceivedSpan] = []
+        self._span_count = 0
+        self._attempts = 0
+        self._errors: list[str] = []
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> OtlpReceiver:
+        """Bind and start serving in a daemon thread; returns self for chaining."""
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", self._requested_port), _Handler)
+        server.receiver = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"otlp-receiver-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop serving and close open connections; returns within ``timeout`` seconds.
+
+        Idempotent. Open keep-alive connections are shut down too, otherwise their handler
+        threads would keep answering after the receiver "stopped".
+        """
+        server = self._server
+        if server is None or self._stopping.is_set():
+            return
+        self._stopping.set()
+        limit = self.SHUTDOWN_TIMEOUT_S if timeout is None else timeout
+        stopper = threading.Thread(target=server.shutdown, name="otlp-receiver-stop", daemon=True)
+        stopper.start()
+        stopper.join(limit)
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(limit)
+
+    stop = shutdown
+
+    def __enter__(self) -> OtlpReceiver:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("OtlpReceiver is not started; use it as a context manager or call start()")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``: what ``OTEL_EXPORTER_OTLP_ENDPOINT`` takes."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:<port>/v1/traces``: what ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` takes."""
+        return f"{self.base_url}/v1/traces"
+
+    # ------------------------------------------------------------------ faults
+
+    def set_faults(self, **changes: Any) -> None:
+        """Change fault injection at runtime; counters for ``*_first`` faults restart from zero.
+
+        Accepts the :class:`Faults` field names; unknown names raise TypeError so a typo in a test
+        does not silently disable the fault it meant to arm.
+        """
+        known = {f.name for f in fields(Faults)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown fault(s): {sorted(unknown)}; known: {sorted(known)}")
+        with self._lock:
+            self._faults = replace(self._faults, **changes)
+            self._faults_seen = 0
+
+    def clear_faults(self) -> None:
+        """Back to a well-behaved receiver."""
+        with self._lock:
+            self._faults = Faults()
+            self._faults_seen = 0
+
+    @property
+    def faults(self) -> Faults:
+        with self._lock:
+            return replace(self._faults)
+
+    # ------------------------------------------------------------------ results
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """Every request seen, in arrival order, with the status it was answered."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def spans(self) -> list[ReceivedSpan]:
+        """Decoded spans from 2xx-answered requests (always empty in ``count_only`` mode)."""
+        with self._lock:
+            return list(self._spans)
+
+    @property
+    def span_count(self) -> int:
+        """Spans accepted (2xx) so far; maintained in both modes."""
+        with self._lock:
+            return self._span_count
+
+    @property
+    def attempts(self) -> int:
+        """Total requests seen, including failed and dropped ones."""
+        with self._lock:
+            return self._attempts
+
+    @property
+    def errors(self) -> list[str]:
+        """Tracebacks of handler errors (e.g. a client hanging up mid-request), for debugging."""
+        with self._lock:
+            return list(self._errors)
+
+    def statuses(self) -> list[int]:
+        """HTTP status of each request in order; :data:`DROPPED` for dropped connections."""
+        with self._lock:
+            return [r.status for r in self._requests]
+
+    def spans_by_name(self, name: str) -> list[ReceivedSpan]:
+        with self._lock:
+            return [s for s in self._spans if s.name == name]
+
+    def span_ids(self) -> list[str]:
+        with self._lock:
+            return [s.span_id for s in self._spans]
+
+    def wait_for_spans(self, n: int, timeout: float = 10) -> bool:
+        """Block until at least ``n`` spans were accepted; False on timeout.
+
+        Exporters flush before they return, but the HTTP response can reach the client before the
+        handler thread records the spans; waiting here closes that small window.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._span_count < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def wait_for_requests(self, n: int, timeout: float = 10) -> bool:
+        """Block until at least ``n`` requests (of any outcome) were seen; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._requests) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def reset(self) -> None:
+        """Forget everything received so far (faults are kept)."""
+        with self._lock:
+            self._requests.clear()
+            self._spans.clear()
+            self._span_count = 0
+            self._attempts = 0
+            self._errors.clear()
+
+    # ------------------------------------------------------------------ internals
+
+    def _track_connection(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _record_error(self, text: str) -> None:
+        with self._lock:
+            if len(self._errors) < 1000:
+                self._errors.append(text)
+
+    def _record(
+        self,
+        handler: _Handler,
+        *,
+        body_size: int,
+        decoded_size: int,
+        status: int,
+        span_count: int = 0,
+        spans: list[ReceivedSpan] | None = None,
+    ) -> None:
+        headers: dict[str, str] = {}
+        for key, value in handler.headers.items():
+            k = key.lower()
+            headers[k] = f"{headers[k]}, {value}" if k in headers else value
+        request = ReceivedRequest(
+            path=handler.path,
+            headers=headers,
+            body_size=body_size,
+            span_count=span_count,
+            status=status,
+            decoded_size=decoded_size,
+            received_at=time.time(),
+        )
+        with self._cond:
+            self._requests.append(request)
+            if 200 <= status < 300:
+                self._span_count += span_count
+                if spans:
+                    self._spans.extend(spans)
+            self._cond.notify_all()
+
+    def _handle(self, handler: _Handler, *, method_allowed: bool = True) -> None:
+        """Answer one request, then stop the server if this was the last one allowed."""
+        with self._lock:
+            self._attempts += 1
+            over_cap = self._attempts >= self.max_requests
+            index = self._faults_seen
+            self._faults_seen += 1
+            faults = self._faults
+        try:
+            self._answer(handler, index, faults, method_allowed)
+        finally:
+            if over_cap:
+                # Hard cap against runaway loops. Later requests on open keep-alive connections are
+                # refused by closing them; stopping runs in another thread as shutdown() blocks.
+                handler.close_connection = True
+                if not self._stopping.is_set():
+                    threading.Thread(target=self.shutdown, name="otlp-receiver-cap", daemon=True).start()
+
+    def _answer(self, handler: _Handler, index: int, faults: Faults, method_allowed: bool) -> None:
+        """Faults first, then the checks a real collector makes, then decode and record."""
+        body = handler.read_body()
+        body_size = len(body)
+
+        if index < faults.drop_connection_first:
+            self._record(handler, body_size=body_size, decoded_size=0, status=DROPPED)
+            handler.reset_connection()
+            return
+        if faults.delay_s > 0:
+            time.sleep(faults.delay_s)
+
+        path = handler.path.split("?", 1)[0].rstrip("/")
+        if not method_allowed:
+            self._reply_error(handler, 405, "only POST is supported", body_size)
+            return
+        ok_status = 200
+        if faults.always_status is not None:
+            if 200 <= faults.always_status < 300:
+                ok_status = faults.always_status  # e.g. 202: still decode and record the spans
+            else:
+                self._reply_error(handler, faults.always_status, "injected failure", body_size, faults.retry_after)
+                return
+        if index < faults.fail_first:
+            self._reply_error(handler, faults.fail_status, "injected failure", body_size, faults.retry_after)
+            return
+        if not path.endswith(_ACCEPTED_SUFFIXES):
+            self._reply_error(handler, 404, f"no OTLP trace endpoint at {path}", body_size)
+            return
+        content_type = handler.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if content_type != _PROTOBUF:
+            self._reply_error(handler, 415, f"unsupported Content-Type {content_type!r}", body_size)
+            return
+        try:
+            data = _decompress(body, handler.headers.get("Content-Encoding", ""))
+        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            self._reply_error(handler, 400, f"cannot decompress body: {exc}", body_size)
+            return
+        if faults.max_body_bytes is not None and len(data) > faults.max_body_bytes:
+            self._reply_error(
+                handler, 413, f"body {len(data)} > {faults.max_body_bytes} bytes", body_size, None, len(data)
+            )
+            return
+        try:
+            request = ExportTraceServiceRequest.FromString(data)
+        except DecodeError as exc:
+            message = f"invalid ExportTraceServiceRequest: {exc}"
+            self._reply_error(handler, 400, message, body_size, None, len(data))
+            return
+
+        # Record before replying, so that "the export call returned" implies "spans are visible".
+        if self.count_only:
+            n = count_spans(request)
+            self._record(handler, body_size=body_size, decoded_size=len(data), status=ok_status, span_count=n)
+        else:
+            spans = decode_spans(request)
+            self._record(
+                handler,
+                body_size=body_size,
+                decoded_size=len(data),
+                status=ok_status,
+                span_count=len(spans),
+                spans=spans,
+            )
+        handler.send_reply(ok_status, _EMPTY_RESPONSE)
+
+    def _reply_error(
+        self,
+        handler: _Handler,
+        status: int,
+        message: str,
+        body_size: int,
+        retry_after: str | None = None,
+        decoded_size: int = 0,
+    ) -> None:
+        self._record(handler, body_size=body_size, decoded_size=decoded_size, status=status)
+        payload = b""
+        if _RpcStatus is not None and status >= 400:
+            payload = _RpcStatus(code=_grpc_code_for(status), message=message).SerializeToString()
+        extra = {"Retry-After": retry_after} if retry_after is not None else {}
+        if 200 <= status < 300:
+            payload = _EMPTY_RESPONSE
+        handler.send_reply(status, payload, extra)
+
+
+def _grpc_code_for(status: int) -> int:
+    """Map an HTTP status to the google.rpc.Code the OTLP spec pairs with it."""
+    codes = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 429: 8, 502: 14, 503: 14, 504: 14}
+    return codes.get(status, 13)  # 13 = INTERNAL
