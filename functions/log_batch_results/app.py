@@ -1,0 +1,100 @@
+"""Lambda entry point: an S3, EventBridge or Step Functions event in, the batch summary out.
+
+Thin on purpose: event shapes live in ``event_locations``, configuration in ``settings``, and
+everything about OpenAI files, spans and delivery in the ``batchtrace`` layer. Errors are the
+core's typed ones (``MissingFileError``, ``InvalidTraceContextError``, ``DeliveryError``), so
+Lambda retries, the failure destination and Step Functions' Retry/Catch can tell them apart.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
+from botocore.config import Config
+from event_locations import locations_from_event
+from opentelemetry.util.re import parse_env_headers
+from settings import Settings
+
+logger = Logger()
+metrics = Metrics(namespace="Batchtrace")
+settings = Settings.from_env()
+s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+copy_config_to_registered_loggers(source_logger=logger, include={"batchtrace"})
+idempotency = IdempotencyConfig(event_key_jmespath="[bucket, output_key, object_tag]", expires_after_seconds=86_400)
+_SECRET_MAX_AGE_S = 300
+
+
+def _otlp_config() -> OtlpConfig:
+    """The OTLP destination, with credentials fetched (and cached) from Secrets Manager."""
+    headers = None
+    if settings.otlp_headers_secret:
+        headers = parse_env_headers(parameters.get_secret(settings.otlp_headers_secret, max_age=_SECRET_MAX_AGE_S))
+    respan_key = None
+    if settings.respan_api_key_secret:
+        respan_key = str(parameters.get_secret(settings.respan_api_key_secret, max_age=_SECRET_MAX_AGE_S)).strip()
+    return OtlpConfig.resolve(headers=headers, respan_api_key=respan_key)
+
+
+def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
+    """One batch; its summary, or :class:`DeliveryError` once all it could deliver is delivered."""
+    logger.append_keys(batch_id=location.batch_id or location.output_key)
+    summary = run_s3_batch(
+        s3,
+        location,
+        names=settings.names,
+        otlp=_otlp_config(),
+        delivery=DeliveryPolicy(deadline=deadline),
+        content=settings.content,
+    )
+    logger.append_keys(batch_id=summary.batch_id, trace_id=summary.trace_id)
+    for name in ("spans_exported", "spans_failed", "input_tokens", "output_tokens", "malformed_lines"):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, name))
+    metrics.add_metric(name="duration", unit=MetricUnit.Milliseconds, value=summary.duration_ms)
+    logger.info("batch processed", extra={"summary": summary.as_dict()})
+    if summary.spans_failed:
+        raise DeliveryError(summary)
+    return summary.as_dict()
+
+
+if settings.idempotency_table:
+    process_batch = idempotent_function(
+        data_keyword_argument="location",
+        persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+        config=idempotency,
+    )(process_batch)
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process every batch the event names; raise the first typed error after trying them all."""
+    idempotency.register_lambda_context(context)
+    locations = locations_from_event(event, settings.output_name)
+    if not locations:
+        logger.info("no batch output object in this event; nothing to do")
+        return {"batches": []}
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin_s
+    summaries: list[dict[str, Any]] = []
+    first_error: BatchtraceError | None = None
+    for location in locations:
+        try:
+            summaries.append(process_batch(location=location, deadline=deadline))
+        except BatchtraceError as err:
+            logger.error(str(err), extra={"error_type": type(err).__name__, "output_key": location.output_key})
+            first_error = first_error or err
+    if first_error is not None:
+        raise first_error
+    return summaries[0] if len(summaries) == 1 else {"batches": summaries}

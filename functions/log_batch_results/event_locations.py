@@ -1,0 +1,60 @@
+"""Event shapes in, batch locations out: the only place that knows how each trigger looks.
+
+Three callers reach the function: an S3 notification (``Records``, URL-encoded keys, maybe
+several objects), an EventBridge "Object Created" event (keys not encoded), and a Step
+Functions task payload (``bucket``/``output_key`` plus optional keys and trace context).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
+from batchtrace import BatchLocation, InputError
+
+_PAYLOAD_FIELDS = ("input_key", "errors_key", "trace_key", "batch_id", "traceparent", "trace_id", "span_id")
+
+
+def _payload_location(event: Mapping[str, Any]) -> BatchLocation:
+    bucket, key = event.get("bucket"), event.get("output_key")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise InputError("the payload needs string fields 'bucket' and 'output_key'")
+    extra = {name: event[name] for name in _PAYLOAD_FIELDS if event.get(name) is not None}
+    for name, value in extra.items():
+        if not isinstance(value, str):
+            raise InputError(f"payload field {name!r} must be a string, got {type(value).__name__}")
+    return BatchLocation(bucket=bucket, output_key=key, **extra)
+
+
+def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
+    """Every batch an event points at; objects not named ``output_name`` are left out.
+
+    Raises :class:`InputError` for an event of no known shape, so a wiring mistake is loud.
+    """
+    if not isinstance(event, Mapping):
+        raise InputError(f"unrecognised event: expected a JSON object, got {type(event).__name__}")
+    if "Records" in event:
+        records = S3Event(dict(event)).records
+        found = [
+            BatchLocation(
+                bucket=record.s3.bucket.name,
+                output_key=record.s3.get_object.key,
+                object_tag=record.s3.get_object.version_id or record.s3.get_object.sequencer,
+            )
+            for record in records
+            if record.event_source == "aws:s3" and record.event_name.startswith("ObjectCreated")
+        ]
+    elif event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
+        detail = S3EventBridgeNotificationEvent(dict(event)).detail
+        tag = detail.object.get("version-id") or detail.object.get("sequencer")
+        found = [BatchLocation(bucket=detail.bucket.name, output_key=detail.object.key, object_tag=tag)]
+    elif "output_key" in event or "bucket" in event:
+        return [_payload_location(event)]
+    else:
+        raise InputError(
+            "unrecognised event: expected an S3 notification, an EventBridge 'Object Created' event"
+            " or a payload with 'bucket' and 'output_key'"
+        )
+    return [loc for loc in found if posixpath.basename(loc.output_key) == output_name]
