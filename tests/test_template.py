@@ -1,0 +1,608 @@
+"""Static checks of the SAM template, the sample batch and the sample events.
+
+The template is read with cfn-lint's YAML loader, which turns the short intrinsic tags
+(`!Ref`, `!Sub`, `!If`, ...) into their long JSON forms (`{"Ref": ...}`, `{"Fn::Sub": ...}`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+SAMPLES = ROOT / "samplefiles"
+EVENTS = ROOT / "events"
+
+BATCH_ID = "batch_68f2a1c9d0e84b7fa3c5e2d1"
+SAMPLE_BUCKET = "batchtrace-demo"
+SAMPLE_PREFIX = f"batches/{BATCH_ID}/"
+SAMPLE_OUTPUT_KEY = f"{SAMPLE_PREFIX}output.jsonl"
+ORPHAN_ID = "ticket-classify-0099"
+FUNCTION = "LogBatchResultsFunction"
+LAYER = "BatchtraceLayer"
+
+# Services whose actions touch data; their Allow statements must name resources.
+DATA_SERVICES = ("s3", "dynamodb", "secretsmanager", "sqs", "kms", "ssm")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@cache
+def _template() -> dict[str, Any]:
+    return cfn_yaml.loads(TEMPLATE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return _template()
+
+
+def _resource(template: dict[str, Any], logical_id: str, type_: str) -> dict[str, Any]:
+    res = template["Resources"].get(logical_id)
+    assert res is not None, f"{logical_id} missing from template.yaml"
+    assert res["Type"] == type_
+    return res
+
+
+def _of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _is_no_value(node: Any) -> bool:
+    return node == {"Ref": "AWS::NoValue"}
+
+
+def _function_policy_docs(template: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """(condition, policy document) of each entry of the function's Policies; Fn::If unwrapped."""
+    policies = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"].get("Policies", [])
+    for entry in _listify(policies):
+        if isinstance(entry, dict) and "Fn::If" in entry:
+            condition, then, otherwise = entry["Fn::If"]
+            for branch in (then, otherwise):
+                if not _is_no_value(branch):
+                    yield condition, branch
+        else:
+            yield None, entry
+
+
+def _function_statements(template: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    out = []
+    for condition, doc in _function_policy_docs(template):
+        assert isinstance(doc, dict) and "Statement" in doc, (
+            f"function policy {doc!r} is not an inline statement document; managed policies and SAM "
+            "policy templates are too broad or opaque for this function"
+        )
+        for statement in _listify(doc["Statement"]):
+            if isinstance(statement, dict) and "Fn::If" in statement:
+                for branch in statement["Fn::If"][1:]:
+                    if not _is_no_value(branch):
+                        out.append((condition, branch))
+            else:
+                out.append((condition, statement))
+    return out
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """Every logical id or parameter the node mentions through Ref, GetAtt or ${...} in Sub."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                yield str(value)
+            elif key == "Fn::GetAtt":
+                yield str(value[0]) if isinstance(value, list) else str(value).split(".")[0]
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                for name in re.findall(r"\$\{([^}!]+)\}", str(text)):
+                    yield name.split(".")[0]
+                if isinstance(value, list) and len(value) > 1:
+                    yield from _refs(value[1])
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _sub_text(node: Any) -> str:
+    if isinstance(node, dict) and "Fn::Sub" in node:
+        value = node["Fn::Sub"]
+        return str(value[0] if isinstance(value, list) else value)
+    return str(node)
+
+
+def _if_branches(node: Any) -> list[Any]:
+    if isinstance(node, dict) and "Fn::If" in node:
+        return [b for b in node["Fn::If"][1:] if not _is_no_value(b)]
+    return [node]
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _env(template: dict[str, Any]) -> dict[str, Any]:
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    fn_env = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"].get("Environment", {})
+    return {**globals_env, **fn_env.get("Variables", {})}
+
+
+def _fn_prop(template: dict[str, Any], name: str) -> Any:
+    props = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]
+    if name in props:
+        return props[name]
+    return template.get("Globals", {}).get("Function", {}).get(name)
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def _sam_executable() -> str | None:
+    local = Path(sys.executable).with_name("sam")
+    if local.exists():
+        return str(local)
+    return shutil.which("sam")
+
+
+@pytest.mark.slow
+def test_sam_validate_lint_passes() -> None:
+    sam = _sam_executable()
+    if sam is None:
+        pytest.skip("sam CLI not installed")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+    proc = subprocess.run(
+        [sam, "validate", "--lint", "-t", str(TEMPLATE)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, f"sam validate --lint failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    """The same linter sam validate --lint runs, in-process, including informational rules."""
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(
+        TEMPLATE.read_text(encoding="utf-8"),
+        config=ManualArgs(regions=["us-east-1"], include_checks=["I"]),
+    )
+    assert not matches, "\n".join(str(m) for m in matches)
+
+
+def test_is_a_sam_template(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+# --------------------------------------------------------------------------- code: function + layer
+
+
+def test_layer(template: dict[str, Any]) -> None:
+    layer = _resource(template, LAYER, "AWS::Serverless::LayerVersion")
+    props = layer["Properties"]
+    assert props["ContentUri"].rstrip("/") == "layers/batchtrace"
+    assert list(props["CompatibleRuntimes"]) == ["python3.12"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+
+
+def test_function_code_and_sizing(template: dict[str, Any]) -> None:
+    props = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]
+    assert props["CodeUri"].rstrip("/") == "functions/log_batch_results"
+    assert props["Handler"] == "app.lambda_handler"
+    assert _fn_prop(template, "Runtime") == "python3.12"
+    assert list(_fn_prop(template, "Architectures")) == ["x86_64"]
+    assert {"Ref": LAYER} in _listify(props["Layers"])
+    assert _fn_prop(template, "Timeout") == 900
+    assert _fn_prop(template, "MemorySize") == 1024
+
+
+def test_environment(template: dict[str, Any]) -> None:
+    env = _env(template)
+    expected_refs = {
+        "OTEL_SERVICE_NAME": "ServiceName",
+        "OTLP_HEADERS_SECRET_ARN": "OtlpHeadersSecretArn",
+        "RESPAN_API_KEY_SECRET_ARN": "RespanApiKeySecretArn",
+        "RESPAN_BASE_URL": "RespanBaseUrl",
+        "BATCHTRACE_CAPTURE_CONTENT": "CaptureContent",
+        "IDEMPOTENCY_TABLE": "IdempotencyTable",
+        "POWERTOOLS_LOG_LEVEL": "LogLevel",
+    }
+    for name, ref in expected_refs.items():
+        assert env.get(name) == {"Ref": ref}, f"{name} should be !Ref {ref}, is {env.get(name)!r}"
+    # The core prefers an explicit OTLP endpoint to the Respan shortcut, so the endpoint must be
+    # left unset when a Respan key is configured, and be OtlpTracesEndpoint otherwise.
+    endpoint = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if isinstance(endpoint, dict) and "Fn::If" in endpoint:
+        condition, then, otherwise = endpoint["Fn::If"]
+        assert _is_no_value(then) and otherwise == {"Ref": "OtlpTracesEndpoint"}
+        assert "RespanApiKeySecretArn" in set(_refs(template["Conditions"][condition]))
+    else:
+        pytest.fail(f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be unset when Respan is used: {endpoint!r}")
+    assert env["POWERTOOLS_SERVICE_NAME"] == "batchtrace"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Batchtrace"
+
+    params = template["Parameters"]
+    assert params["OtlpTracesEndpoint"]["Default"] == "http://localhost:4318/v1/traces"
+    assert params["ServiceName"]["Default"] == "batchtrace"
+    assert params["RespanBaseUrl"]["Default"] == "https://api.respan.ai/api"
+    assert params["CaptureContent"]["Default"] == "true"
+    assert sorted(params["CaptureContent"]["AllowedValues"]) == ["false", "true"]
+    assert params["LogLevel"]["Default"] == "INFO"
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+SECRETISH_NAME = re.compile(r"key|secret|token|password|passwd|header|credential|auth", re.I)
+SECRETISH_VALUE = re.compile(
+    r"(?i)bearer\s|authorization\s*=|api[-_]?key\s*=|\bsk-[A-Za-z0-9_-]{8,}|^[A-Za-z0-9+/_=-]{32,}$"
+)
+
+
+def test_secrets_only_as_arn_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    for name, param in params.items():
+        default = str(param.get("Default", ""))
+        assert not SECRETISH_VALUE.search(default), f"parameter {name} has a secret-looking default"
+        if SECRETISH_NAME.search(name):
+            assert name.endswith("Arn"), f"{name} looks like it carries a secret; pass an ARN instead"
+            assert default == "", f"{name} must default to '' (optional)"
+            assert str(param.get("AllowedPattern", "")).startswith("^$|^arn:"), f"{name} must only take ARNs"
+    for name in ("OtlpHeadersSecretArn", "RespanApiKeySecretArn"):
+        assert ":secretsmanager:" in params[name]["AllowedPattern"]
+
+    env = _env(template)
+    for forbidden in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "RESPAN_API_KEY"):
+        assert forbidden not in env, f"{forbidden} would put a secret in plain text in the environment"
+    for name, value in env.items():
+        if isinstance(value, str):
+            assert not SECRETISH_VALUE.search(value), f"env {name} looks like a plain-text secret"
+        if SECRETISH_NAME.search(name):
+            assert name.endswith("_ARN"), f"env {name} should hold an ARN"
+
+
+def test_secret_access_is_conditional_and_scoped(template: dict[str, Any]) -> None:
+    conditions = template["Conditions"]
+    seen = {}
+    for condition, statement in _function_statements(template):
+        actions = [str(a) for a in _listify(statement["Action"])]
+        if not any(a.startswith("secretsmanager:") for a in actions):
+            continue
+        assert actions == ["secretsmanager:GetSecretValue"]
+        resources = _listify(statement["Resource"])
+        assert len(resources) == 1 and set(resources[0]) == {"Ref"}, resources
+        param = resources[0]["Ref"]
+        assert param in {"OtlpHeadersSecretArn", "RespanApiKeySecretArn"}
+        # Granted only when the parameter is set.
+        assert condition is not None, f"GetSecretValue on {param} must sit under an Fn::If"
+        assert param in set(_refs(conditions[condition])), f"condition {condition} does not test {param}"
+        seen[param] = condition
+    assert set(seen) == {"OtlpHeadersSecretArn", "RespanApiKeySecretArn"}
+
+
+# --------------------------------------------------------------------------- IAM scope
+
+
+def test_function_policies_are_least_privilege(template: dict[str, Any]) -> None:
+    statements = _function_statements(template)
+    assert statements
+    for _, statement in statements:
+        assert statement.get("Effect") == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        actions = [str(a) for a in _listify(statement["Action"])]
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), f"wildcard action {action}"
+        resources = [r for node in _listify(statement["Resource"]) for r in _if_branches(node)]
+        if any(a.split(":")[0] in DATA_SERVICES for a in actions):
+            assert "*" not in resources, f"{actions} on Resource '*'"
+            for r in resources:
+                text = _sub_text(r)
+                assert not text.endswith(":::*"), f"{actions} on every bucket"
+
+
+def test_s3_read_limited_to_prefix(template: dict[str, Any]) -> None:
+    s3_actions: set[str] = set()
+    for _, statement in _function_statements(template):
+        actions = {str(a) for a in _listify(statement["Action"])}
+        s3 = {a for a in actions if a.startswith("s3:")}
+        if not s3:
+            continue
+        s3_actions |= s3
+        resources = [r for node in _listify(statement["Resource"]) for r in _if_branches(node)]
+        if s3 & {"s3:GetObject", "s3:GetObjectVersion"}:
+            for r in resources:
+                text = _sub_text(r)
+                assert text.startswith(("arn:${AWS::Partition}:s3:::", "arn:aws:s3:::")), text
+                assert text.endswith("/${BatchPrefix}*"), f"object access beyond the prefix: {text}"
+        if "s3:ListBucket" in s3:
+            prefix = statement["Condition"]["StringLike"]["s3:prefix"]
+            assert _sub_text(prefix) == "${BatchPrefix}*"
+    assert {"s3:GetObject", "s3:GetObjectVersion"} <= s3_actions
+    # Read-only: the function never writes, deletes or reconfigures the bucket.
+    assert s3_actions <= {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}, s3_actions
+
+
+def test_role_does_not_reference_bucket_resource(template: dict[str, Any]) -> None:
+    """Bucket -> notification -> permission -> function -> role -> bucket would be a cycle."""
+    for _, doc in _function_policy_docs(template):
+        assert "BatchesBucket" not in set(_refs(doc))
+
+
+def test_dynamodb_access_limited_to_idempotency_table(template: dict[str, Any]) -> None:
+    found = False
+    for _, statement in _function_statements(template):
+        actions = {str(a) for a in _listify(statement["Action"])}
+        if not any(a.startswith("dynamodb:") for a in actions):
+            continue
+        found = True
+        assert actions <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+        assert _listify(statement["Resource"]) == [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}]
+    assert found
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def test_bucket_hardening(template: dict[str, Any]) -> None:
+    props = _resource(template, "BatchesBucket", "AWS::S3::Bucket")["Properties"]
+    pab = props["PublicAccessBlockConfiguration"]
+    for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+        assert pab[flag] is True, flag
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    algorithms = {r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules}
+    assert algorithms and algorithms <= {"AES256", "aws:kms", "aws:kms:dsse"}
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    # A computed name, so that policies can name the bucket without referencing the resource.
+    assert "BucketName" in props
+
+
+def test_bucket_policy_denies_insecure_transport(template: dict[str, Any]) -> None:
+    policies = [
+        p
+        for p in _of_type(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "BatchesBucket"}
+    ]
+    assert len(policies) == 1
+    statements = _listify(policies[0]["Properties"]["PolicyDocument"]["Statement"])
+    tls = [
+        s
+        for s in statements
+        if s["Effect"] == "Deny"
+        and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport", "")).lower() == "false"
+    ]
+    assert tls, "no statement denies aws:SecureTransport=false"
+    statement = tls[0]
+    assert statement["Principal"] in ("*", {"AWS": "*"})
+    assert set(_listify(statement["Action"])) & {"s3:*", "*"}
+    resources = [_sub_text(r) for r in _listify(statement["Resource"])]
+    assert {"Fn::GetAtt": ["BatchesBucket", "Arn"]} in _listify(statement["Resource"])
+    assert "${BatchesBucket.Arn}/*" in resources
+
+
+def test_idempotency_table(template: dict[str, Any]) -> None:
+    props = _resource(template, "IdempotencyTable", "AWS::DynamoDB::Table")["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert list(props["KeySchema"]) == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert {"AttributeName": "id", "AttributeType": "S"} in props["AttributeDefinitions"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+# --------------------------------------------------------------------------- trigger + failures
+
+
+def test_s3_trigger(template: dict[str, Any]) -> None:
+    events = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["Events"]
+    s3_events = [e for e in events.values() if e["Type"] == "S3"]
+    assert len(s3_events) == 1
+    props = s3_events[0]["Properties"]
+    assert props["Bucket"] == {"Ref": "BatchesBucket"}
+    assert "s3:ObjectCreated:*" in _listify(props["Events"])
+    rules = {r["Name"].lower(): r["Value"] for r in props["Filter"]["S3Key"]["Rules"]}
+    assert rules["suffix"] == "output.jsonl"
+    assert rules["prefix"] == {"Ref": "BatchPrefix"}
+    assert template["Parameters"]["BatchPrefix"]["Default"] == "batches/"
+
+
+def test_failed_async_invocations_go_to_encrypted_dlq(template: dict[str, Any]) -> None:
+    config = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    queue_id = on_failure["Destination"]["Fn::GetAtt"][0]
+    queue = _resource(template, queue_id, "AWS::SQS::Queue")["Properties"]
+    assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
+    assert queue["MessageRetentionPeriod"] == 1209600
+
+
+def test_reserved_concurrency(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["ReservedConcurrency"]
+    assert param["Type"] == "Number"
+    assert param["Default"] == 5
+    assert param["MinValue"] == 0
+    value = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["ReservedConcurrentExecutions"]
+    condition, then, otherwise = value["Fn::If"]
+    assert then == {"Ref": "ReservedConcurrency"}
+    assert _is_no_value(otherwise)
+    assert "ReservedConcurrency" in set(_refs(template["Conditions"][condition]))
+
+
+def test_log_group_with_retention(template: dict[str, Any]) -> None:
+    groups = _of_type(template, "AWS::Logs::LogGroup")
+    assert len(groups) == 1
+    ((group_id, group),) = groups.items()
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert template["Parameters"]["LogRetentionInDays"]["Default"] == 30
+    logging = _fn_prop(template, "LoggingConfig")
+    assert logging["LogGroup"] == {"Ref": group_id}
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    refs = {next(iter(_refs(o["Value"])), None) for o in template["Outputs"].values()}
+    assert {"BatchesBucket", FUNCTION, LAYER, "IdempotencyTable"} <= refs
+    queue_id = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["EventInvokeConfig"][
+        "DestinationConfig"
+    ]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    values = [o["Value"] for o in template["Outputs"].values()]
+    assert {"Ref": queue_id} in values, "DLQ URL output missing"
+    assert {"Fn::GetAtt": [FUNCTION, "Arn"]} in values
+
+
+# --------------------------------------------------------------------------- sample files
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[str, Any]:
+    return {
+        "input": _read_jsonl(SAMPLES / "input.jsonl"),
+        "output": _read_jsonl(SAMPLES / "output.jsonl"),
+        "errors": _read_jsonl(SAMPLES / "errors.jsonl"),
+        "trace": json.loads((SAMPLES / "trace.json").read_text(encoding="utf-8")),
+    }
+
+
+def test_sample_input(samples: dict[str, Any]) -> None:
+    requests = samples["input"]
+    assert 10 <= len(requests) <= 15
+    ids = [r["custom_id"] for r in requests]
+    assert len(ids) == len(set(ids))
+    for r in requests:
+        assert r["method"] == "POST"
+        assert r["url"] == "/v1/chat/completions"
+        assert r["body"]["messages"]
+    assert any(" " in i and "/" in i and not i.isascii() for i in ids)
+    assert any(m["role"] == "system" for r in requests for m in r["body"]["messages"])
+    assert any("tools" in r["body"] for r in requests)
+
+
+def test_sample_results_match_requests(samples: dict[str, Any]) -> None:
+    request_ids = [r["custom_id"] for r in samples["input"]]
+    output_ids = [r["custom_id"] for r in samples["output"]]
+    error_ids = [r["custom_id"] for r in samples["errors"]]
+    orphans = [i for i in output_ids + error_ids if i not in request_ids]
+    assert orphans == [ORPHAN_ID], "exactly one deliberate orphan result, in output.jsonl"
+    assert len(output_ids + error_ids) == len(set(output_ids + error_ids)), "no duplicate results"
+    no_result = set(request_ids) - set(output_ids) - set(error_ids)
+    assert no_result, "at least one request must get no result at all"
+    # OpenAI's output is in no particular order; the sample must not be either.
+    matched = [i for i in output_ids if i in request_ids]
+    assert matched != sorted(matched, key=request_ids.index)
+
+
+def test_sample_output_lines(samples: dict[str, Any]) -> None:
+    batch = samples["trace"]["batch"]
+    finish_reasons = set()
+    for line in samples["output"]:
+        assert line["id"].startswith("batch_req_")
+        assert line["error"] is None
+        response = line["response"]
+        assert response["status_code"] == 200
+        body = response["body"]
+        assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+        assert batch["in_progress_at"] <= body["created"] <= batch["completed_at"]
+        usage = body["usage"]
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        finish_reasons |= {c["finish_reason"] for c in body["choices"]}
+    assert {"stop", "tool_calls", "length"} <= finish_reasons
+    tool_calls = [
+        c["message"]["tool_calls"]
+        for line in samples["output"]
+        for c in line["response"]["body"]["choices"]
+        if c["message"].get("tool_calls")
+    ]
+    assert tool_calls
+    for calls in tool_calls:
+        for call in calls:
+            json.loads(call["function"]["arguments"])
+
+
+def test_sample_error_lines(samples: dict[str, Any]) -> None:
+    expired = [e for e in samples["errors"] if e["response"] is None]
+    http = [e for e in samples["errors"] if e["response"] is not None]
+    assert expired and all(e["error"]["code"] == "batch_expired" for e in expired)
+    assert {e["response"]["status_code"] for e in http} >= {400}
+    for e in http:
+        assert e["response"]["status_code"] >= 400
+        assert e["error"] is None
+        assert {"message", "type", "param", "code"} <= set(e["response"]["body"]["error"])
+
+
+def test_sample_trace_json(samples: dict[str, Any]) -> None:
+    trace = samples["trace"]
+    assert re.fullmatch(r"[0-9a-f]{32}", trace["trace_id"]) and set(trace["trace_id"]) != {"0"}
+    assert re.fullmatch(r"[0-9a-f]{16}", trace["span_id"]) and set(trace["span_id"]) != {"0"}
+    batch = trace["batch"]
+    assert batch["id"] == BATCH_ID and batch["object"] == "batch"
+    assert batch["status"] == "completed" and batch["completion_window"] == "24h"
+    assert batch["created_at"] < batch["in_progress_at"] < batch["finalizing_at"] < batch["completed_at"]
+    counts = batch["request_counts"]
+    assert counts["total"] == len(samples["input"])
+    assert counts["completed"] == len(samples["output"])
+    assert counts["failed"] == len(samples["errors"])
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _event_location(event: dict[str, Any]) -> tuple[str, str]:
+    if "Records" in event:
+        s3 = event["Records"][0]["s3"]
+        return s3["bucket"]["name"], s3["object"]["key"]
+    if event.get("detail-type") == "Object Created":
+        return event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
+    return event["bucket"], event["output_key"]
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+def test_event_names_sample_batch(path: Path) -> None:
+    event = json.loads(path.read_text(encoding="utf-8"))
+    assert _event_location(event) == (SAMPLE_BUCKET, SAMPLE_OUTPUT_KEY)
+
+
+def test_expected_events_present() -> None:
+    names = {p.name for p in EVENTS.glob("*.json")}
+    assert {"s3-put.json", "eventbridge-object-created.json", "stepfunctions.json"} <= names
+
+
+def test_s3_events_describe_sample_output() -> None:
+    size = (SAMPLES / "output.jsonl").stat().st_size
+    s3 = json.loads((EVENTS / "s3-put.json").read_text(encoding="utf-8"))["Records"][0]
+    assert s3["eventSource"] == "aws:s3" and s3["eventName"].startswith("ObjectCreated:")
+    assert s3["s3"]["object"]["size"] == size
+    for field in ("eTag", "versionId", "sequencer"):
+        assert s3["s3"]["object"][field]
+    eb = json.loads((EVENTS / "eventbridge-object-created.json").read_text(encoding="utf-8"))
+    assert eb["source"] == "aws.s3"
+    assert eb["detail"]["object"]["size"] == size
+    for field in ("etag", "version-id", "sequencer"):
+        assert eb["detail"]["object"][field]
+
+
+def test_stepfunctions_event_matches_trace_json(samples: dict[str, Any]) -> None:
+    payload = json.loads((EVENTS / "stepfunctions.json").read_text(encoding="utf-8"))
+    assert payload["batch_id"] == BATCH_ID
+    assert payload["input_key"] == f"{SAMPLE_PREFIX}input.jsonl"
+    assert payload["errors_key"] == f"{SAMPLE_PREFIX}errors.jsonl"
+    assert payload["trace_id"] == samples["trace"]["trace_id"]
+    assert payload["span_id"] == samples["trace"]["span_id"]
