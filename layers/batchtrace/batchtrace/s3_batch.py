@@ -45,7 +45,9 @@ class BatchLocation:
     errors_key: str | None = None
     trace_key: str | None = None
     batch_id: str | None = None
-    output_version: str | None = None
+    #: The output object's version id, sequencer or ETag: which upload this is (for idempotency).
+    #: The latest object is read regardless, so a redelivered old event sends the same spans.
+    object_tag: str | None = None
     traceparent: str | None = None
     trace_id: str | None = None
     span_id: str | None = None
@@ -73,13 +75,10 @@ def _is_missing(err: Exception) -> bool:
     return code in ("NoSuchKey", "404", "NotFound", "NoSuchVersion")
 
 
-def _get(s3: Any, bucket: str, key: str, version: str | None = None) -> dict[str, Any] | None:
+def _get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """``get_object``'s response, or ``None`` when the object does not exist (yet)."""
-    kwargs = {"Bucket": bucket, "Key": key}
-    if version:
-        kwargs["VersionId"] = version
     try:
-        return s3.get_object(**kwargs)  # type: ignore[no-any-return]
+        return s3.get_object(Bucket=bucket, Key=key)  # type: ignore[no-any-return]
     except Exception as err:
         if _is_missing(err):
             return None
@@ -144,7 +143,7 @@ def run_s3_batch(
     there; the error file and ``trace.json`` are optional. ``options`` go to :func:`run_batch`.
     """
     location = location.with_defaults(names)
-    output = _get(s3, location.bucket, location.output_key, location.output_version)
+    output = _get(s3, location.bucket, location.output_key)
     if output is None:
         raise MissingFileError("output file", location.uri(location.output_key))
     input_object = _get(s3, location.bucket, location.input_key or "")
