@@ -1,0 +1,63 @@
+# batchtrace: `make demo` and `make test` set up everything they need (a venv, pip installs).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# The Lambda runtime is python3.12; the venv and `sam build` use the same version. On machines
+# with pyenv, expose it next to the default Python so both `python3.12` and `python3` resolve.
+PYENV_312 := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.[0-9]+)?$$' | tail -1)
+ifneq ($(PYENV_312),)
+export PYENV_VERSION := $(PYENV_312):$(shell pyenv global 2>/dev/null | head -1)
+endif
+PYTHON ?= python3.12
+# The function directory is Lambda's task root: the handler imports its siblings from there.
+FUNCTION_DIR := functions/log_batch_results
+PYTEST := PYTHONPATH=$(FUNCTION_DIR) $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: help venv demo test lint test-unit test-functional test-slow build validate bench clean
+
+help:
+	@echo "make demo     run the sample batch through the handler against local S3 and OTLP servers"
+	@echo "make test     lint, then every test tier (unit, functional, template/SAM, end to end)"
+	@echo "make test-unit | test-functional | test-slow | lint | validate | build | bench | clean"
+
+$(BIN)/.installed: pyproject.toml layers/batchtrace/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.12"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	@PYTHONPATH=$(FUNCTION_DIR) $(BIN)/python -m tests.demo
+
+lint: venv
+	$(BIN)/ruff check layers functions tests
+	$(BIN)/ruff format --check layers functions tests
+
+test-unit: venv
+	$(PYTEST) tests/unit -q
+
+test-functional: venv
+	$(PYTEST) tests/functional -q
+
+test-slow: venv
+	$(PYTEST) -m slow -q
+
+test: lint
+	$(PYTEST) -q
+
+validate: venv
+	AWS_DEFAULT_REGION=us-east-1 $(BIN)/sam validate --lint -t template.yaml
+
+build: venv
+	$(BIN)/sam build -t template.yaml
+
+bench: venv
+	PYTHONPATH=$(FUNCTION_DIR) $(BIN)/python -m tests.bench.run
+
+clean:
+	rm -rf .aws-sam build .pytest_cache .ruff_cache .mypy_cache
