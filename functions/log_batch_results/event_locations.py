@@ -15,17 +15,21 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeN
 from batchtrace import BatchLocation, InputError
 
 _PAYLOAD_FIELDS = ("input_key", "errors_key", "trace_key", "batch_id", "traceparent", "trace_id", "span_id")
+#: A payload's ``object_version`` (the copied output's S3 version id) keys idempotency like an S3
+#: event for the same upload does, so a Step Functions run and the S3 trigger export once.
+_PAYLOAD_TAG = "object_version"
 
 
 def _payload_location(event: Mapping[str, Any]) -> BatchLocation:
     bucket, key = event.get("bucket"), event.get("output_key")
     if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
         raise InputError("the payload needs string fields 'bucket' and 'output_key'")
-    extra = {name: event[name] for name in _PAYLOAD_FIELDS if event.get(name) is not None}
+    extra = {name: event[name] for name in (*_PAYLOAD_FIELDS, _PAYLOAD_TAG) if event.get(name) is not None}
     for name, value in extra.items():
         if not isinstance(value, str):
             raise InputError(f"payload field {name!r} must be a string, got {type(value).__name__}")
-    return BatchLocation(bucket=bucket, output_key=key, **extra)
+    tag = extra.pop(_PAYLOAD_TAG, None)
+    return BatchLocation(bucket=bucket, output_key=key, object_tag=tag, **extra)
 
 
 def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
