@@ -23,9 +23,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
+from batchtrace.otlp_config import parse_headers
 from botocore.config import Config
 from event_locations import locations_from_event
-from opentelemetry.util.re import parse_env_headers
 from settings import Settings
 
 logger = Logger()
@@ -41,7 +41,8 @@ def _otlp_config() -> OtlpConfig:
     """The OTLP destination, with credentials fetched (and cached) from Secrets Manager."""
     headers = None
     if settings.otlp_headers_secret:
-        headers = parse_env_headers(parameters.get_secret(settings.otlp_headers_secret, max_age=_SECRET_MAX_AGE_S))
+        secret = parameters.get_secret(settings.otlp_headers_secret, max_age=_SECRET_MAX_AGE_S)
+        headers = parse_headers(str(secret), "the OTLP headers secret")
     respan_key = None
     if settings.respan_api_key_secret:
         respan_key = str(parameters.get_secret(settings.respan_api_key_secret, max_age=_SECRET_MAX_AGE_S)).strip()

@@ -41,6 +41,7 @@ _REQUEST_PARAMS: dict[str, str] = {
 
 
 DEFAULT_MAX_CONTENT_LENGTH = 16_384
+_CAPTURE_OFF = frozenset({"false", "0", "no", "off", "no_content", "event_only"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,12 +55,14 @@ class ContentPolicy:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ContentPolicy:
         """``BATCHTRACE_CAPTURE_CONTENT`` (or OTel's GenAI capture switch) and ``BATCHTRACE_MAX_CONTENT_LENGTH``."""
         env = os.environ if env is None else env
-        switch = env.get("BATCHTRACE_CAPTURE_CONTENT") or env.get(
-            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true"
-        )
+        switch = (env.get("BATCHTRACE_CAPTURE_CONTENT") or "").strip().lower()
+        if not switch:
+            # OTel GenAI's switch: true/false, or a mode where NO_CONTENT and EVENT_ONLY keep
+            # content off spans (batchtrace emits no events).
+            switch = (env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT") or "true").strip().lower()
         raw_limit = env.get("BATCHTRACE_MAX_CONTENT_LENGTH", "").strip()
         limit = int(raw_limit) if raw_limit.isdigit() and int(raw_limit) > 0 else DEFAULT_MAX_CONTENT_LENGTH
-        return cls(capture=switch.strip().lower() not in ("false", "0", "no", "off"), max_length=limit)
+        return cls(capture=switch not in _CAPTURE_OFF, max_length=limit)
 
     def cut(self, text: str) -> str:
         if len(text) <= self.max_length:

@@ -7,11 +7,11 @@ Timeouts are in seconds, as the Python SDK reads them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from opentelemetry.util.re import parse_env_headers
+from urllib.parse import unquote
 
 from batchtrace.errors import InputError
 
@@ -19,6 +19,26 @@ DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 DEFAULT_RESPAN_BASE_URL = "https://api.respan.ai/api"
 DEFAULT_TIMEOUT_S = 10.0
 COMPRESSIONS = ("none", "gzip", "deflate")
+
+
+def parse_headers(text: str, source: str = "OTLP headers") -> dict[str, str]:
+    """``key=value,key2=value2`` (values URL-encoded, as OTEL_EXPORTER_OTLP_HEADERS) to a dict.
+
+    Written here rather than taken from ``opentelemetry.util.re`` because that parser logs a
+    malformed entry verbatim, and these entries carry credentials: the error names the entry's
+    position and key, never its value.
+    """
+    headers: dict[str, str] = {}
+    for position, entry in enumerate(text.split(","), start=1):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        key = unquote(key).strip().lower()
+        if not sep or not key or any(c in key for c in ' "(),/:;<=>?@[\\]{}'):
+            shown = f" (key {key!r})" if sep and key else ""
+            raise InputError(f"malformed entry {position} in {source}{shown}: expected key=value")
+        headers[key] = unquote(value).strip()
+    return headers
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,9 +80,10 @@ class OtlpConfig:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"invalid OTLP endpoint {url!r}: expected an http:// or https:// URL")
 
-        env_headers = pick("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
-        if env_headers:
-            resolved_headers.update({k.lower(): v for k, v in parse_env_headers(env_headers, liberal=True).items()})
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+            if env_headers := pick(name):
+                resolved_headers.update(parse_headers(env_headers, name))
+                break
         if headers:
             resolved_headers.update({k.lower(): v for k, v in headers.items()})
 
@@ -78,6 +99,6 @@ class OtlpConfig:
                 timeout_s = float(raw) if raw else DEFAULT_TIMEOUT_S
             except ValueError:
                 raise InputError(f"invalid OTLP timeout {raw!r}: expected seconds") from None
-        if timeout_s <= 0:
+        if not math.isfinite(timeout_s) or timeout_s <= 0:
             raise InputError(f"invalid OTLP timeout {timeout_s!r}: must be positive")
         return cls(url, resolved_headers, chosen, timeout_s)

@@ -9,20 +9,22 @@ a raised error) is the caller's business too.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 
-from batchtrace.delivery import ChunkedExporter, DeliveryPolicy, DeliveryReport, OtlpSender
+from batchtrace.delivery import DeliveryPolicy, DeliveryReport, OtlpSender
 from batchtrace.errors import InvalidTraceContextError
 from batchtrace.genai_attributes import ContentPolicy
 from batchtrace.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
-from batchtrace.openai_format import BatchResult, parse_result
+from batchtrace.openai_format import parse_result
 from batchtrace.otlp_config import OtlpConfig
-from batchtrace.request_index import RequestIndex
+from batchtrace.request_index import RequestIndex, request_from_line
+from batchtrace.span_workers import ChunkWorker, ForkPool, InlinePool, WorkItem
 from batchtrace.spans import BatchTimes, SpanFactory
 from batchtrace.summary import Summary
 from batchtrace.trace_link import (
@@ -35,6 +37,10 @@ from batchtrace.trace_link import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Below this many requests, forking workers costs more than it saves.
+PARALLEL_MIN_REQUESTS = 2_000
+MAX_AUTO_WORKERS = 4
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,16 +77,36 @@ def _resolve(hint: TraceHint, batch_key: str) -> tuple[TraceLink, str | None]:
         return resolve_link(batch_key), warning
 
 
-def _iter_results(name: str, stream: Readable, malformed: MalformedLines) -> Any:
-    for line_no, _, line in iter_raw_lines(stream):
-        obj, reason = parse_object(line)
-        result: BatchResult | None = None
-        if obj is not None:
-            result, reason = parse_result(obj)
-        if result is None:
-            malformed.add(line_no, reason)
-            continue
-        yield result
+def _auto_workers(requests: int) -> int:
+    """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per core for big batches."""
+    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
+    if configured.isdigit():
+        return int(configured)
+    cores = os.cpu_count() or 1
+    return min(cores, MAX_AUTO_WORKERS) if cores > 1 and requests >= PARALLEL_MIN_REQUESTS else 0
+
+
+@dataclass(slots=True)
+class _Chunker:
+    """Cuts work items into chunks bounded by count and (estimated) encoded size."""
+
+    pool: InlinePool | ForkPool
+    max_items: int
+    max_bytes: int
+    items: list[WorkItem] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, request_line: bytes | None, result_line: bytes | None, occurrence: int) -> None:
+        self.items.append((request_line, result_line, occurrence))
+        # Content is carried by two attribute sets, so a span is about twice its raw lines.
+        self.size += 2 * (len(request_line or b"") + len(result_line or b"")) + 400
+        if len(self.items) >= self.max_items or self.size >= self.max_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.pool.submit(self.items)
+            self.items, self.size = [], 0
 
 
 def run_batch(
@@ -95,18 +121,25 @@ def run_batch(
     content: ContentPolicy | None = None,
     resource: Resource | None = None,
     input_name: str = "input",
+    workers: int | None = None,
 ) -> Summary:
     """Turn one batch into spans and deliver them; returns the summary (never raises on delivery).
 
     ``result_streams`` are ``(name, stream)`` pairs: the output file, then the error file if
     any. ``batch`` is OpenAI's batch object when known (its timestamps bound the batch span).
+    ``workers`` is the number of forked span-building processes (0: in this process; ``None``:
+    ``BATCHTRACE_WORKERS``, else one per core for large batches).
     Raises :class:`InvalidTraceContextError` for an invalid strict hint, before sending anything.
     """
     started = time.monotonic()
     hint = hint or TraceHint()
+    delivery = delivery or DeliveryPolicy()
+    otlp = otlp or OtlpConfig.resolve()
     batch_id = batch_id or (str(batch["id"]) if batch and isinstance(batch.get("id"), str) else None)
     summary = Summary(batch_id=batch_id)
-    with RequestIndex.from_stream(input_stream, input_name) as index:
+    stage = time.perf_counter()
+    with RequestIndex.from_stream(input_stream, input_name, digest=batch_id is None) as index:
+        summary.stage_ms["read_input"] = _ms_since(stage)
         summary.requests = index.requests
         summary.duplicate_ids = index.duplicate_ids
         link, link_warning = _resolve(hint, batch_id or f"input:{index.content_digest}")
@@ -118,52 +151,74 @@ def run_batch(
             times=BatchTimes.from_batch(batch),
             resource=resource,
         )
-        exporter = ChunkedExporter(
-            OtlpSender(otlp or OtlpConfig.resolve(), delivery or DeliveryPolicy(), DeliveryReport())
-        )
+        processes = _auto_workers(index.requests) if workers is None else workers
+
+        def make_worker() -> ChunkWorker:
+            return ChunkWorker(factory, OtlpSender(otlp, delivery))
+
+        pool: InlinePool | ForkPool = ForkPool(make_worker, processes) if processes > 0 else InlinePool(make_worker())
+        chunker = _Chunker(pool, delivery.max_spans_per_request, delivery.max_request_bytes // 2)
         seen: dict[str, int] = {}
         malformed_files = [index.malformed]
+        stage = time.perf_counter()
         try:
             for name, stream in result_streams:
                 malformed = MalformedLines(name)
                 malformed_files.append(malformed)
-                for result in _iter_results(name, stream, malformed):
+                for line_no, _, line in iter_raw_lines(stream):
+                    obj, reason = parse_object(line)
+                    result = None
+                    if obj is not None:
+                        result, reason = parse_result(obj)
+                    if result is None:
+                        malformed.add(line_no, reason)
+                        continue
                     occurrence = seen.get(result.custom_id, 0)
                     seen[result.custom_id] = occurrence + 1
                     if occurrence:
                         summary.duplicate_ids += 1
-                    request = index.take(result.custom_id)
+                    request_line = index.take_line(result.custom_id)
                     summary.results += 1
-                    if request is None:
+                    if request_line is None:
                         summary.orphan_results += 1
                     if result.failed:
                         summary.errors += 1
                         if result.expired:
                             summary.expired += 1
-                    _add(exporter, factory, summary, factory.completion(request, result, occurrence=occurrence))
-            for request in index.remaining():
+                    chunker.add(request_line, line, occurrence)
+            for request_line in index.remaining_lines():
                 summary.no_result += 1
-                occurrence = seen.get(request.custom_id, 0)
-                seen[request.custom_id] = occurrence + 1
-                _add(exporter, factory, summary, factory.completion(request, None, occurrence=occurrence))
-            summary.malformed_lines = sum(m.count for m in malformed_files)
-            summary.malformed_by_file = {m.file: m.count for m in malformed_files if m.count}
-            batch_span = factory.batch_span(_span_counts(summary, link_warning))
-            if batch_span is not None:
-                summary.spans_built += 1
-                exporter.add(batch_span)
+                custom_id = request_from_line(request_line).custom_id
+                occurrence = seen.get(custom_id, 0)
+                seen[custom_id] = occurrence + 1
+                chunker.add(request_line, None, occurrence)
+            chunker.flush()
         finally:
-            report = exporter.close()
+            outcomes = pool.close()
+    summary.stage_ms["read_results_and_match"] = _ms_since(stage)
+    summary.malformed_lines = sum(m.count for m in malformed_files)
+    summary.malformed_by_file = {m.file: m.count for m in malformed_files if m.count}
+    report = DeliveryReport()
+    for outcome in outcomes:
+        summary.spans_built += outcome.spans
+        summary.input_tokens += outcome.input_tokens
+        summary.output_tokens += outcome.output_tokens
+        report.exported += outcome.exported
+        for reason in outcome.reasons:
+            report.record(0, 0, reason)
+        factory.observe_range(outcome.earliest_ns, outcome.latest_ns)
+        for key, seconds in outcome.seconds.items():
+            summary.stage_ms[key] = summary.stage_ms.get(key, 0) + int(seconds * 1000)
+    batch_span = factory.batch_span(_span_counts(summary, link_warning))
+    if batch_span is not None:
+        summary.spans_built += 1
+        OtlpSender(otlp, delivery).send([batch_span], report)
     _finish(summary, report, started)
     return summary
 
 
-def _add(exporter: ChunkedExporter, factory: SpanFactory, summary: Summary, span: Any) -> None:
-    attrs = span.attributes
-    summary.input_tokens += attrs.get("gen_ai.usage.input_tokens", 0)
-    summary.output_tokens += attrs.get("gen_ai.usage.output_tokens", 0)
-    summary.spans_built += 1
-    exporter.add(span)
+def _ms_since(start: float) -> int:
+    return int((time.perf_counter() - start) * 1000)
 
 
 def _span_counts(summary: Summary, link_warning: str | None) -> dict[str, Any]:

@@ -1,24 +1,29 @@
 """An index of the input file by ``custom_id`` that holds offsets, not parsed requests.
 
 The input of a 50,000-request batch is up to 200 MB: it is spooled once to a temporary file
-while each line's offset is recorded, and a request is parsed again only when its result
-arrives. Memory then grows with the number of ids, not with the size of the prompts.
+while each line's offset is recorded, and a request is read back (one ``pread``) and parsed
+again only when its result arrives. Memory then grows with the number of ids, not with the
+size of the prompts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Iterator
-from typing import IO
 
 import orjson
 
 from batchtrace.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
 from batchtrace.openai_format import BatchRequest, parse_request
 
-#: Inputs smaller than this stay in memory; larger ones roll over to a file in the temp dir.
-SPOOL_IN_MEMORY_BYTES = 8 << 20
+
+def request_from_line(line: bytes) -> BatchRequest:
+    """A line the index already validated, parsed again."""
+    request, _ = parse_request(orjson.loads(line))
+    assert request is not None, "indexed lines were validated when spooled"
+    return request
 
 
 class RequestIndex:
@@ -28,18 +33,19 @@ class RequestIndex:
     to its n-th request, and whatever is left over has no result.
     """
 
-    def __init__(self, source_name: str = "input") -> None:
+    def __init__(self, source_name: str = "input", *, digest: bool = True) -> None:
         self.source_name = source_name
         self.malformed = MalformedLines(source_name)
         self.requests = 0
         self.duplicate_ids = 0
-        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._offsets: dict[str, list[tuple[int, int]]] = {}
-        self._digest = hashlib.blake2b(digest_size=16)
+        self._digest = hashlib.blake2b(digest_size=16) if digest else None
 
     @classmethod
-    def from_stream(cls, stream: Readable, source_name: str = "input") -> RequestIndex:
-        index = cls(source_name)
+    def from_stream(cls, stream: Readable, source_name: str = "input", *, digest: bool = True) -> RequestIndex:
+        """Index ``stream``; ``digest=False`` skips hashing when the batch id is already known."""
+        index = cls(source_name, digest=digest)
         index.load(stream)
         return index
 
@@ -47,12 +53,14 @@ class RequestIndex:
         """Spool and index ``stream``; malformed lines are counted, never fatal."""
         spool = self._spool
         offsets = self._offsets
+        digest = self._digest
         for line_no, _, line in iter_raw_lines(stream):
             offset = spool.tell()
             spool.write(line)
             spool.write(b"\n")
-            self._digest.update(line)
-            self._digest.update(b"\n")
+            if digest is not None:
+                digest.update(line)
+                digest.update(b"\n")
             obj, reason = parse_object(line)
             request = None
             if obj is not None:
@@ -68,34 +76,41 @@ class RequestIndex:
             else:
                 known.append(entry)
                 self.duplicate_ids += 1
+        spool.flush()
 
     @property
     def content_digest(self) -> str:
         """A stable digest of the input's bytes: the batch key when no batch id is known."""
+        if self._digest is None:
+            raise RuntimeError("this index was built with digest=False")
         return self._digest.hexdigest()
 
-    def take(self, custom_id: str) -> BatchRequest | None:
-        """The next unmatched request with ``custom_id``, or ``None`` when there is none left."""
+    def take_line(self, custom_id: str) -> bytes | None:
+        """The raw line of the next unmatched request with ``custom_id``, or ``None``."""
         entries = self._offsets.get(custom_id)
         if not entries:
             return None
         offset, length = entries.pop(0)
         if not entries:
             del self._offsets[custom_id]
-        return self._read(offset, length)
+        return os.pread(self._spool.fileno(), length, offset)
+
+    def take(self, custom_id: str) -> BatchRequest | None:
+        """The next unmatched request with ``custom_id``, or ``None`` when there is none left."""
+        line = self.take_line(custom_id)
+        return None if line is None else request_from_line(line)
+
+    def remaining_lines(self) -> Iterator[bytes]:
+        """The raw line of every request no result was matched to, in input order."""
+        pending = sorted(entry for entries in self._offsets.values() for entry in entries)
+        self._offsets = {}
+        fd = self._spool.fileno()
+        for offset, length in pending:
+            yield os.pread(fd, length, offset)
 
     def remaining(self) -> Iterator[BatchRequest]:
         """Every request no result was matched to, in input order."""
-        pending = sorted(entry for entries in self._offsets.values() for entry in entries)
-        self._offsets = {}
-        for offset, length in pending:
-            yield self._read(offset, length)
-
-    def _read(self, offset: int, length: int) -> BatchRequest:
-        self._spool.seek(offset)
-        request, _ = parse_request(orjson.loads(self._spool.read(length)))
-        assert request is not None, "indexed lines were validated when spooled"
-        return request
+        return map(request_from_line, self.remaining_lines())
 
     def close(self) -> None:
         self._spool.close()

@@ -176,6 +176,12 @@ class SpanFactory:
         if self.latest_ns is None or at_ns > self.latest_ns:
             self.latest_ns = at_ns
 
+    def observe_range(self, earliest_ns: int | None, latest_ns: int | None) -> None:
+        """Widen the completions' time range with one observed elsewhere (a worker process)."""
+        for at_ns in (earliest_ns, latest_ns):
+            if at_ns is not None:
+                self._observe(at_ns)
+
     def batch_span(self, counts: Mapping[str, int]) -> ReadableSpan | None:
         """The ``batch_results`` task span, or ``None`` when completions nest under a caller's span."""
         link = self.link

@@ -13,7 +13,9 @@ class Summary:
     ``errors`` counts results that failed (HTTP status >= 400 or an ``error`` object), of which
     ``expired`` are ``batch_expired``. ``spans_built`` includes the ``batch_results`` span when
     one is created. ``malformed_by_file`` breaks ``malformed_lines`` down per file and
-    ``failure_reasons`` says why spans were not delivered (both beyond DESIGN.md's fields).
+    ``failure_reasons`` says why spans were not delivered, and ``stage_ms`` where the time went
+    (build/encode/send are summed over worker processes, so they can exceed the wall time);
+    these three are beyond DESIGN.md's fields.
     """
 
     batch_id: str | None = None
@@ -34,6 +36,7 @@ class Summary:
     duration_ms: int = 0
     malformed_by_file: dict[str, int] = field(default_factory=dict)
     failure_reasons: list[str] = field(default_factory=list)
+    stage_ms: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

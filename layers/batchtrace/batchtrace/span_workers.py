@@ -1,0 +1,191 @@
+"""Turning matched lines into delivered spans, chunk by chunk, on one or several cores.
+
+The main process streams, matches and cuts chunks of raw lines; a :class:`ChunkWorker` parses,
+builds, encodes and sends each chunk. With ``processes >= 1`` the workers are forked processes
+fed through pipes (``multiprocessing`` queues need ``/dev/shm``, which Lambda lacks), so
+building and encoding use every core while the main process keeps reading; with 0 they run
+inline, which is what a library call inside someone else's process wants. Every chunk comes
+back with its counts, so a worker that fails or dies still leaves no span unaccounted for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+import orjson
+
+from batchtrace.delivery import DeliveryReport, OtlpSender
+from batchtrace.openai_format import parse_result
+from batchtrace.request_index import request_from_line
+from batchtrace.spans import SpanFactory
+
+logger = logging.getLogger(__name__)
+
+#: ``(request line or None, result line or None, occurrence of the custom_id)``.
+WorkItem = tuple[bytes | None, bytes | None, int]
+
+
+@dataclass(slots=True)
+class ChunkOutcome:
+    """What became of one chunk: counts, token totals, time range and where the time went."""
+
+    spans: int = 0
+    exported: int = 0
+    failed: int = 0
+    reasons: list[str] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    earliest_ns: int | None = None
+    latest_ns: int | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def lost(cls, spans: int, reason: str) -> ChunkOutcome:
+        return cls(spans=spans, failed=spans, reasons=[reason])
+
+
+class ChunkWorker:
+    """Parses, builds, encodes and sends chunks of work items (one instance per process)."""
+
+    def __init__(self, factory: SpanFactory, sender: OtlpSender) -> None:
+        self.factory = factory
+        self.sender = sender
+
+    def __call__(self, items: list[WorkItem]) -> ChunkOutcome:
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        factory = self.factory
+        outcome = ChunkOutcome(spans=len(items))
+        spans = []
+        for request_line, result_line, occurrence in items:
+            request = request_from_line(request_line) if request_line is not None else None
+            result = parse_result(orjson.loads(result_line))[0] if result_line is not None else None
+            span = factory.completion(request, result, occurrence=occurrence)
+            attrs = span.attributes or {}
+            outcome.input_tokens += int(attrs.get("gen_ai.usage.input_tokens", 0))
+            outcome.output_tokens += int(attrs.get("gen_ai.usage.output_tokens", 0))
+            spans.append(span)
+        built = time.perf_counter()
+        report = DeliveryReport()
+        self.sender.send(spans, report)
+        outcome.exported, outcome.failed, outcome.reasons = report.exported, report.failed, report.reasons
+        outcome.earliest_ns, outcome.latest_ns = factory.earliest_ns, factory.latest_ns
+        outcome.seconds = {
+            "build": built - started,
+            "encode": report.encode_seconds,
+            "send": time.perf_counter() - built - report.encode_seconds,
+            "worker_cpu": time.process_time() - cpu_started,
+        }
+        return outcome
+
+
+class InlinePool:
+    """Runs chunks in this process, one after the other."""
+
+    def __init__(self, worker: Callable[[list[WorkItem]], ChunkOutcome]) -> None:
+        self._worker = worker
+        self.outcomes: list[ChunkOutcome] = []
+
+    def submit(self, items: list[WorkItem]) -> None:
+        try:
+            self.outcomes.append(self._worker(items))
+        except Exception as err:  # never lose the count, whatever broke
+            logger.exception("unexpected error while processing %d spans", len(items))
+            self.outcomes.append(ChunkOutcome.lost(len(items), f"unexpected {type(err).__name__}"))
+
+    def close(self) -> list[ChunkOutcome]:
+        return self.outcomes
+
+
+def _serve(conn: Connection, make_worker: Callable[[], Callable[[list[WorkItem]], ChunkOutcome]]) -> None:
+    """A worker process: chunks in, outcomes out, until it receives ``None``."""
+    worker = make_worker()
+    while True:
+        items = conn.recv()
+        if items is None:
+            break
+        try:
+            outcome = worker(items)
+        except Exception as err:
+            logger.exception("unexpected error while processing %d spans", len(items))
+            outcome = ChunkOutcome.lost(len(items), f"unexpected {type(err).__name__}")
+        conn.send(outcome)
+    conn.close()
+
+
+class ForkPool:
+    """``processes`` forked workers, each with at most ``depth`` chunks outstanding.
+
+    ``make_worker`` runs in the child after the fork, so each worker gets its own HTTP pool.
+    """
+
+    def __init__(
+        self,
+        make_worker: Callable[[], Callable[[list[WorkItem]], ChunkOutcome]],
+        processes: int,
+        depth: int = 2,
+    ) -> None:
+        context = multiprocessing.get_context("fork")
+        self.depth = depth
+        self.outcomes: list[ChunkOutcome] = []
+        self._conns: list[Connection] = []
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self._outstanding: list[deque[int]] = []
+        for _ in range(processes):
+            parent, child = context.Pipe(duplex=True)
+            process = context.Process(target=_serve, args=(child, make_worker), daemon=True)
+            process.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(process)
+            self._outstanding.append(deque())
+
+    def _collect(self, index: int) -> None:
+        conn, pending = self._conns[index], self._outstanding[index]
+        try:
+            self.outcomes.append(conn.recv())
+            pending.popleft()
+        except (EOFError, OSError):
+            lost = sum(pending)
+            pending.clear()
+            logger.error("a span worker died with %d spans in hand", lost)
+            self.outcomes.append(ChunkOutcome.lost(lost, "span worker process died"))
+
+    def _wait_any(self) -> None:
+        busy = [conn for conn, pending in zip(self._conns, self._outstanding, strict=True) if pending]
+        for conn in wait(busy):
+            self._collect(self._conns.index(conn))  # type: ignore[arg-type]
+
+    def submit(self, items: list[WorkItem]) -> None:
+        while True:
+            index = min(range(len(self._conns)), key=lambda i: len(self._outstanding[i]))
+            if len(self._outstanding[index]) < self.depth and self._procs[index].is_alive():
+                break
+            if not any(self._outstanding):
+                raise RuntimeError("every span worker process has died")
+            self._wait_any()
+        try:
+            self._conns[index].send(items)
+            self._outstanding[index].append(len(items))
+        except (BrokenPipeError, OSError):
+            self.outcomes.append(ChunkOutcome.lost(len(items), "span worker process died"))
+
+    def close(self) -> list[ChunkOutcome]:
+        while any(self._outstanding):
+            self._wait_any()
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            conn.close()
+        for process in self._procs:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        return self.outcomes
