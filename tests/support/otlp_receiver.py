@@ -342,9 +342,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def send_reply(self, status: int, body: bytes, extra_headers: dict[str, str] | None = None) -> None:
+    def send_reply(
+        self, status: int, body: bytes, extra_headers: dict[str, str] | None = None, content_type: str = _PROTOBUF
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", _PROTOBUF)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for key, value in (extra_headers or {}).items():
             self.send_header(key, value)
@@ -697,6 +699,18 @@ class OtlpReceiver:
             self._reply_error(handler, 404, f"no OTLP trace endpoint at {path}", body_size)
             return
         content_type = handler.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if self.count_only and content_type == "application/json":
+            # OTLP/JSON (what some SDKs, like the seed's, post): count span objects by their key.
+            data = _decompress(body, handler.headers.get("Content-Encoding", ""))
+            self._record(
+                handler,
+                body_size=body_size,
+                decoded_size=len(data),
+                status=ok_status,
+                span_count=data.count(b'"spanId"'),
+            )
+            handler.send_reply(ok_status, b"{}", content_type="application/json")
+            return
         if content_type != _PROTOBUF:
             self._reply_error(handler, 415, f"unsupported Content-Type {content_type!r}", body_size)
             return
