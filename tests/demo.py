@@ -15,7 +15,7 @@ import posixpath
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
@@ -39,10 +39,10 @@ class DemoContext:
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LogBatchResultsFunction"
-    aws_request_id: str = str(uuid.uuid4())
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/LogBatchResultsFunction"
     log_stream_name: str = "demo"
-    deadline_ms: int = int(time.time() * 1000) + 900_000
+    deadline_ms: int = field(default_factory=lambda: int(time.time() * 1000) + 900_000)
 
     def get_remaining_time_in_millis(self) -> int:
         return max(self.deadline_ms - int(time.time() * 1000), 0)

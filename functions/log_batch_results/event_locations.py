@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from batchtrace import BatchLocation, InputError
@@ -44,14 +45,15 @@ def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
         found = [
             BatchLocation(
                 bucket=record.s3.bucket.name,
-                output_key=record.s3.get_object.key,
+                # S3 notifications URL-encode keys; Powertools' record object does not decode them.
+                output_key=unquote_plus(record.s3.get_object.key),
                 object_tag=record.s3.get_object.version_id or record.s3.get_object.sequencer,
             )
             for record in records
             if record.event_source == "aws:s3" and record.event_name.startswith("ObjectCreated")
         ]
     elif event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
-        detail = S3EventBridgeNotificationEvent(dict(event)).detail
+        detail = S3EventBridgeNotificationEvent(dict(event)).detail  # its .key is already decoded
         tag = detail.object.get("version-id") or detail.object.get("sequencer")
         found = [BatchLocation(bucket=detail.bucket.name, output_key=detail.object.key, object_tag=tag)]
     elif "output_key" in event or "bucket" in event:

@@ -50,6 +50,8 @@ class ContentPolicy:
 
     capture: bool = True
     max_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    #: False when the caller knows no value can be longer than ``max_length`` (a short line).
+    truncate: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ContentPolicy:
@@ -63,6 +65,19 @@ class ContentPolicy:
         raw_limit = env.get("BATCHTRACE_MAX_CONTENT_LENGTH", "").strip()
         limit = int(raw_limit) if raw_limit.isdigit() and int(raw_limit) > 0 else DEFAULT_MAX_CONTENT_LENGTH
         return cls(capture=switch not in _CAPTURE_OFF, max_length=limit)
+
+    def for_line(self, line_length: int) -> ContentPolicy:
+        """This policy for values decoded from a raw line of ``line_length`` bytes.
+
+        A JSON string never decodes to more characters than its line has bytes, so a line no
+        longer than ``max_length`` needs no truncation, and skipping the walk is measurable.
+        """
+        if line_length <= self.max_length and self.truncate:
+            return ContentPolicy(self.capture, self.max_length, truncate=False)
+        return self
+
+    def cutter(self) -> Callable[[str], str]:
+        return self.cut if self.truncate else _keep
 
     def cut(self, text: str) -> str:
         if len(text) <= self.max_length:
@@ -80,8 +95,14 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _keep(text: str) -> str:
+    return text
+
+
 def _cut_tree(value: Any, cut: Callable[[str], str]) -> Any:
-    """A copy of a JSON value with every string leaf passed through ``cut``."""
+    """A copy of a JSON value with every string leaf passed through ``cut`` (itself if no cut)."""
+    if cut is _keep:
+        return value
     if isinstance(value, str):
         return cut(value)
     if isinstance(value, list):
@@ -283,7 +304,7 @@ def request_attributes(url: str, body: Mapping[str, Any], policy: ContentPolicy)
             attrs["batchtrace.request.message_count"] = len(messages)
         return attrs
 
-    cut = policy.cut
+    cut = policy.cutter()
     if url.startswith("/v1/responses"):
         inputs = _responses_input(body, cut)
         instructions = body.get("instructions")
@@ -373,7 +394,7 @@ def response_attributes(url: str, body: Mapping[str, Any], policy: ContentPolicy
     if isinstance(usage, dict):
         attrs.update(_usage_attributes(usage))
     if url.startswith("/v1/responses"):
-        outputs = _responses_output(body, policy.cut)
+        outputs = _responses_output(body, policy.cutter())
         raw_output: Any = body.get("output")
     elif url.startswith("/v1/embeddings"):
         data = body.get("data")
@@ -384,7 +405,7 @@ def response_attributes(url: str, body: Mapping[str, Any], policy: ContentPolicy
         return attrs
     else:
         choices = body.get("choices")
-        outputs = chat_output_messages(choices, policy.cut)
+        outputs = chat_output_messages(choices, policy.cutter())
         first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         raw_output = first.get("message", first.get("text")) if first else None
     finish = [m["finish_reason"] for m in outputs if m.get("finish_reason")]
@@ -396,5 +417,5 @@ def response_attributes(url: str, body: Mapping[str, Any], policy: ContentPolicy
     if outputs:
         attrs["gen_ai.output.messages"] = _json(outputs)
     if raw_output is not None:
-        attrs["traceloop.entity.output"] = _json(_cut_tree(raw_output, policy.cut))
+        attrs["traceloop.entity.output"] = _json(_cut_tree(raw_output, policy.cutter()))
     return attrs

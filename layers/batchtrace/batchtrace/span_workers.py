@@ -67,7 +67,8 @@ class ChunkWorker:
         for request_line, result_line, occurrence in items:
             request = request_from_line(request_line) if request_line is not None else None
             result = parse_result(orjson.loads(result_line))[0] if result_line is not None else None
-            span = factory.completion(request, result, occurrence=occurrence)
+            longest = max(len(request_line or b""), len(result_line or b""))
+            span = factory.completion(request, result, occurrence=occurrence, line_length=longest)
             attrs = span.attributes or {}
             outcome.input_tokens += int(attrs.get("gen_ai.usage.input_tokens", 0))
             outcome.output_tokens += int(attrs.get("gen_ai.usage.output_tokens", 0))

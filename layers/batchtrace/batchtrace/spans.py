@@ -108,8 +108,14 @@ class SpanFactory:
         result: BatchResult | None,
         *,
         occurrence: int = 0,
+        line_length: int | None = None,
     ) -> ReadableSpan:
-        """The span of one request/result pair; either side may be missing (flagged)."""
+        """The span of one request/result pair; either side may be missing (flagged).
+
+        ``line_length``, the longer of the two raw lines when known, lets short lines skip
+        truncation (see :meth:`ContentPolicy.for_line`).
+        """
+        policy = self.policy if line_length is None else self.policy.for_line(line_length)
         custom_id = request.custom_id if request else result.custom_id if result else ""
         url = request.url if request else "/v1/chat/completions"
         operation = operation_name(url)
@@ -129,7 +135,7 @@ class SpanFactory:
         if occurrence:
             attrs["batchtrace.duplicate_custom_id"] = True
         if request is not None:
-            attrs.update(request_attributes(url, request.body, self.policy))
+            attrs.update(request_attributes(url, request.body, policy))
         body = result.body if result else None
         status = Status(StatusCode.UNSET)
         if result is None:
@@ -146,7 +152,7 @@ class SpanFactory:
             if result.status_code is not None:
                 attrs["http.response.status_code"] = result.status_code
             if body is not None and not isinstance(body.get("error"), dict):
-                attrs.update(response_attributes(url, body, self.policy))
+                attrs.update(response_attributes(url, body, policy))
             if result.failed:
                 error_type, message = result.error_type_and_message()
                 attrs["error.type"] = error_type
@@ -200,6 +206,7 @@ class SpanFactory:
             "traceloop.entity.name": "batch_results",
             "traceloop.entity.path": "",
             "respan.entity.log_type": "task",
+            "openinference.span.kind": "CHAIN",
             "batchtrace.trace_link": link.mode.value,
         }
         if self.batch_id:

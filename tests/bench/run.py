@@ -1,0 +1,210 @@
+"""The benchmark: batchtrace against the seed's ``log_batch_results`` on the same large batches.
+
+``make bench`` (or ``python -m tests.bench.run --help``). For each size it generates a batch,
+then times whole processes against one local OTLP receiver that only counts spans (so it
+answers at once and does not measure itself):
+
+- ``cli``: ``batchtrace replay`` on input, output and error files;
+- ``handler``: the Lambda handler reading the batch from a local S3 API (moto, its own process);
+- ``seed``: respan-ai 4.2.4's ``log_batch_results`` on input and output (it crashes on the error
+  file's ``response: null`` lines), queue raised so it delivers everything; where respan-ai is
+  not installed, a naive in-memory baseline on the stock OTel pipeline stands in.
+
+It prints wall time, peak RSS of the process tree, spans delivered, where batchtrace's time
+went, the ratio to the baseline, and how time and memory grow with the batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from tests.bench.generate import write_batch
+from tests.bench.process_stats import ProcessRun, run_measured
+from tests.support.moto_s3 import aws_env
+from tests.support.otlp_receiver import OtlpReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTION_DIR = ROOT / "functions" / "log_batch_results"
+BENCH = Path(__file__).resolve().parent
+BUCKET = "batchtrace-bench"
+
+
+@dataclass(frozen=True)
+class Row:
+    size: int
+    runner: str
+    wall_s: float
+    peak_rss_mb: float
+    delivered: int
+    expected: int
+    stages: dict[str, int]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoProcess:
+    """moto's S3 API in its own process, so serving 200 MB does not share the runners' cores."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("moto_server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "BATCHTRACE_"))}
+    env.update(extra)
+    return env
+
+
+def _measure(rx: OtlpReceiver, size: int, runner: str, cmd: list[str], env: dict[str, str], expected: int) -> Row:
+    before = rx.span_count
+    run: ProcessRun = run_measured(cmd, env, timeout_s=1800, cwd=str(ROOT))
+    if run.returncode != 0:
+        print(f"  {runner} exited {run.returncode}: {run.stderr.strip()[-600:]}", file=sys.stderr)
+    time.sleep(0.2)
+    delivered = rx.span_count - before
+    stages: dict[str, int] = {}
+    if runner != "seed":
+        with contextlib.suppress(json.JSONDecodeError):
+            stages = json.loads(run.stdout).get("stage_ms", {})
+    row = Row(size, runner, run.wall_s, run.peak_rss_mb, delivered, expected, stages)
+    print(
+        f"  {runner:8s} {row.wall_s:7.2f} s  {row.peak_rss_mb:7.1f} MB  {delivered:>7d}/{expected} spans",
+        flush=True,
+    )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="5000,20000,50000", help="comma-separated request counts")
+    parser.add_argument("--content-bytes", type=int, default=3400, help="prompt text per request")
+    parser.add_argument("--seed-python", default=str(ROOT / ".venv-seed" / "bin" / "python"))
+    parser.add_argument("--skip-handler", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep generated batches here")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="batchtrace-bench-"))
+    seed_ok = Path(args.seed_python).exists()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"baseline: {'respan-ai 4.2.4 log_batch_results' if seed_ok else 'naive in-memory OTel pipeline'}")
+    rows: list[Row] = []
+    moto = None if args.skip_handler else MotoProcess()
+    try:
+        with OtlpReceiver(count_only=True, max_requests=10_000_000) as rx:
+            for size in sizes:
+                batch = write_batch(workdir / str(size), size, content_bytes=args.content_bytes)
+                mb = batch.input_bytes / (1 << 20)
+                print(f"\n{size} requests, input {mb:.0f} MB, {batch.results} results", flush=True)
+                expected = batch.requests + 1  # a span per request (result or none) + batch_results
+                otel = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rx.endpoint}
+                cli = [str(Path(sys.executable).with_name("batchtrace")), "replay", "--requests", str(batch.input)]
+                cli += ["--results", str(batch.output), "--errors", str(batch.errors), "--batch-id", f"bench-{size}"]
+                rows.append(_measure(rx, size, "cli", cli, _env(**otel), expected))
+                if moto is not None:
+                    s3 = boto3.client("s3", **_client_args(moto.endpoint))
+                    s3.create_bucket(Bucket=BUCKET)
+                    folder = f"batches/bench-{size}"
+                    for path in (batch.input, batch.errors, batch.output):
+                        s3.upload_file(str(path), BUCKET, f"{folder}/{path.name}")
+                    env = _env(**otel, **aws_env(moto.endpoint), PYTHONPATH=str(FUNCTION_DIR))
+                    env.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
+                    cmd = [sys.executable, "-m", "tests.bench.invoke_handler", BUCKET, f"{folder}/output.jsonl"]
+                    rows.append(_measure(rx, size, "handler", cmd, env, expected))
+                seed_expected = batch.results - sum(1 for _ in batch.errors.open("rb")) + 1
+                if seed_ok:
+                    cmd = [args.seed_python, str(BENCH / "seed_baseline.py"), f"{rx.base_url}/api"]
+                    cmd += [str(batch.input), str(batch.output)]
+                    env = _env(OTEL_BSP_MAX_QUEUE_SIZE=str(2 * size + 10))
+                else:
+                    cmd = [sys.executable, "-m", "tests.bench.naive_baseline", rx.endpoint]
+                    cmd += [str(batch.input), str(batch.output)]
+                    env = _env()
+                rows.append(_measure(rx, size, "seed", cmd, env, seed_expected))
+    finally:
+        if moto is not None:
+            moto.stop()
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    _report(rows, sizes)
+    return 0
+
+
+def _client_args(endpoint: str) -> dict[str, str]:
+    env = aws_env(endpoint)
+    return {
+        "endpoint_url": endpoint,
+        "region_name": env["AWS_DEFAULT_REGION"],
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def _report(rows: list[Row], sizes: list[int]) -> None:
+    by = {(r.size, r.runner): r for r in rows}
+    print("\n| requests | runner | wall s | peak RSS MB | spans delivered | vs seed |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for size in sizes:
+        seed = by.get((size, "seed"))
+        for runner in ("cli", "handler", "seed"):
+            row = by.get((size, runner))
+            if row is None:
+                continue
+            ratio = f"{seed.wall_s / row.wall_s:.1f}x faster" if seed and runner != "seed" else ""
+            print(
+                f"| {size} | {runner} | {row.wall_s:.2f} | {row.peak_rss_mb:.0f} |"
+                f" {row.delivered}/{row.expected} | {ratio} |"
+            )
+    print("\nwhere the time went (cli, ms; build/encode/send summed over worker processes):")
+    for size in sizes:
+        row = by.get((size, "cli"))
+        if row:
+            print(f"  {size}: " + ", ".join(f"{k} {v}" for k, v in row.stages.items()))
+    print("\ngrowth (cli): ms per 1,000 requests, and peak RSS")
+    for size in sizes:
+        row = by.get((size, "cli"))
+        if row:
+            print(f"  {size:>6}: {1000 * row.wall_s / size * 1000:7.1f} ms/1k, {row.peak_rss_mb:6.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
