@@ -59,6 +59,7 @@ def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
         otlp=_otlp_config(),
         delivery=DeliveryPolicy(deadline=deadline),
         content=settings.content,
+        on_trace=lambda trace_id: logger.append_keys(trace_id=trace_id),
     )
     logger.append_keys(batch_id=summary.batch_id, trace_id=summary.trace_id)
     for name in ("spans_exported", "spans_failed", "input_tokens", "output_tokens", "malformed_lines"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,13 +122,16 @@ def run_batch(
     resource: Resource | None = None,
     input_name: str = "input",
     workers: int | None = None,
+    on_trace: Callable[[str], None] | None = None,
 ) -> Summary:
     """Turn one batch into spans and deliver them; returns the summary (never raises on delivery).
 
     ``result_streams`` are ``(name, stream)`` pairs: the output file, then the error file if
     any. ``batch`` is OpenAI's batch object when known (its timestamps bound the batch span).
     ``workers`` is the number of forked span-building processes (0: in this process; ``None``:
-    ``BATCHTRACE_WORKERS``, else one per core for large batches).
+    ``BATCHTRACE_WORKERS``, else one per core for large batches). ``on_trace`` is told the
+    trace id as soon as it is known (before the input is read when the batch id is given), so
+    a caller can put it on every log line.
     Raises :class:`InvalidTraceContextError` for an invalid strict hint, before sending anything.
     """
     started = time.monotonic()
@@ -137,12 +140,19 @@ def run_batch(
     otlp = otlp or OtlpConfig.resolve()
     batch_id = batch_id or (str(batch["id"]) if batch and isinstance(batch.get("id"), str) else None)
     summary = Summary(batch_id=batch_id)
+    resolved = _resolve(hint, batch_id) if batch_id else None
+    if resolved and on_trace:
+        on_trace(resolved[0].trace_id_hex)
     stage = time.perf_counter()
     with RequestIndex.from_stream(input_stream, input_name, digest=batch_id is None) as index:
         summary.stage_ms["read_input"] = _ms_since(stage)
         summary.requests = index.requests
         summary.duplicate_ids = index.duplicate_ids
-        link, link_warning = _resolve(hint, batch_id or f"input:{index.content_digest}")
+        if resolved is None:
+            resolved = _resolve(hint, f"input:{index.content_digest}")
+            if on_trace:
+                on_trace(resolved[0].trace_id_hex)
+        link, link_warning = resolved
         summary.trace_id = link.trace_id_hex
         factory = SpanFactory(
             link,
