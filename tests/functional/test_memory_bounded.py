@@ -1,0 +1,52 @@
+"""Memory stays flat as the batch grows: 10x the requests must not mean 10x the memory.
+
+The CLI runs as a real process (with its forked span workers) against a counting receiver;
+its whole process tree's peak RSS is sampled from /proc. Holding the input (68 MB at 20,000
+requests) or the spans would show up here as growth far beyond the index's few MB.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bench.generate import write_batch
+from tests.bench.process_stats import run_measured
+from tests.support.otlp_receiver import OtlpReceiver
+
+BATCHTRACE = str(Path(sys.executable).with_name("batchtrace"))
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def counting_receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver(count_only=True, max_requests=100_000) as rx:
+        yield rx
+
+
+def _peak_rss_mb(rx: OtlpReceiver, batch_dir: Path, requests: int, workers: str) -> float:
+    batch = write_batch(batch_dir, requests, content_bytes=3400)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BATCHTRACE_"))}
+    env.update(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=rx.endpoint, BATCHTRACE_WORKERS=workers)
+    before = rx.span_count
+    cmd = [BATCHTRACE, "replay", "--requests", str(batch.input), "--results", str(batch.output)]
+    cmd += ["--errors", str(batch.errors), "--batch-id", f"memory-{requests}"]
+    run = run_measured(cmd, env, timeout_s=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert rx.span_count - before == requests + 1, "every request's span and batch_results arrive"
+    return run.peak_rss_mb
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_peak_memory_does_not_grow_with_the_batch(
+    counting_receiver: OtlpReceiver, tmp_path: Path, workers: str
+) -> None:
+    small = _peak_rss_mb(counting_receiver, tmp_path / "small", 2_000, workers)
+    large = _peak_rss_mb(counting_receiver, tmp_path / "large", 20_000, workers)
+    # The index grows by ~150 bytes per request (3 MB here); the input grows by 61 MB.
+    assert large <= small * 1.15 + 12, f"peak RSS grew from {small:.0f} MB to {large:.0f} MB"
