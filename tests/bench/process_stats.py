@@ -1,8 +1,9 @@
 """Wall time and peak memory of a whole process tree (the CLI forks span workers).
 
-Peak RSS is sampled from ``/proc`` every few milliseconds and summed over the process and its
-descendants, so forked workers count against the figure, as they would against a Lambda's
-memory limit. Shared copy-on-write pages are counted once per process: an upper bound.
+Peak memory is sampled from ``/proc`` every few milliseconds and summed over the process and
+its descendants, so forked workers count against the figure as they would against a Lambda's
+memory limit. It is the proportional set size (PSS): a page shared copy-on-write by a parent
+and its forked workers counts once in the sum, not once per process as RSS would count it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 class ProcessRun:
     returncode: int
     wall_s: float
-    peak_rss_mb: float
+    peak_mb: float
     stdout: str
     stderr: str
 
@@ -39,18 +40,25 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _tree_rss_bytes(pid: int) -> int:
+def _pss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+
+
+def _tree_memory_bytes(pid: int) -> int:
     total = 0
     for member in _descendants(pid):
         try:
-            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * _PAGE
+            total += _pss_bytes(member)
         except (OSError, IndexError, ValueError):
             continue
     return total
 
 
 def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float, cwd: str | None = None) -> ProcessRun:
-    """Run ``cmd`` to completion, sampling the tree's RSS every 5 ms."""
+    """Run ``cmd`` to completion, sampling the tree's memory every 5 ms."""
     started = time.perf_counter()
     process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -59,7 +67,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float, cwd: str
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss_bytes(process.pid))
+            peak = max(peak, _tree_memory_bytes(process.pid))
             done.wait(0.005)
 
     sampler = threading.Thread(target=sample, daemon=True)

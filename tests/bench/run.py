@@ -10,7 +10,7 @@ answers at once and does not measure itself):
   file's ``response: null`` lines), queue raised so it delivers everything; where respan-ai is
   not installed, a naive in-memory baseline on the stock OTel pipeline stands in.
 
-It prints wall time, peak RSS of the process tree, spans delivered, where batchtrace's time
+It prints wall time, peak memory of the process tree (PSS), spans delivered, where batchtrace's time
 went, the ratio to the baseline, and how time and memory grow with the batch.
 """
 
@@ -48,7 +48,7 @@ class Row:
     size: int
     runner: str
     wall_s: float
-    peak_rss_mb: float
+    peak_mb: float
     delivered: int
     expected: int
     stages: dict[str, int]
@@ -106,9 +106,9 @@ def _measure(rx: OtlpReceiver, size: int, runner: str, cmd: list[str], env: dict
     if runner != "seed":
         with contextlib.suppress(json.JSONDecodeError):
             stages = json.loads(run.stdout).get("stage_ms", {})
-    row = Row(size, runner, run.wall_s, run.peak_rss_mb, delivered, expected, stages)
+    row = Row(size, runner, run.wall_s, run.peak_mb, delivered, expected, stages)
     print(
-        f"  {runner:8s} {row.wall_s:7.2f} s  {row.peak_rss_mb:7.1f} MB  {delivered:>7d}/{expected} spans",
+        f"  {runner:8s} {row.wall_s:7.2f} s  {row.peak_mb:7.1f} MB  {delivered:>7d}/{expected} spans",
         flush=True,
     )
     return row
@@ -181,7 +181,7 @@ def _client_args(endpoint: str) -> dict[str, str]:
 
 def _report(rows: list[Row], sizes: list[int]) -> None:
     by = {(r.size, r.runner): r for r in rows}
-    print("\n| requests | runner | wall s | peak RSS MB | spans delivered | vs seed |")
+    print("\n| requests | runner | wall s | peak memory MB (PSS, process tree) | spans delivered | vs seed |")
     print("|---:|---|---:|---:|---:|---:|")
     for size in sizes:
         seed = by.get((size, "seed"))
@@ -191,7 +191,7 @@ def _report(rows: list[Row], sizes: list[int]) -> None:
                 continue
             ratio = f"{seed.wall_s / row.wall_s:.1f}x faster" if seed and runner != "seed" else ""
             print(
-                f"| {size} | {runner} | {row.wall_s:.2f} | {row.peak_rss_mb:.0f} |"
+                f"| {size} | {runner} | {row.wall_s:.2f} | {row.peak_mb:.0f} |"
                 f" {row.delivered}/{row.expected} | {ratio} |"
             )
     print("\nwhere the time went (cli, ms; build/encode/send summed over worker processes):")
@@ -199,11 +199,11 @@ def _report(rows: list[Row], sizes: list[int]) -> None:
         row = by.get((size, "cli"))
         if row:
             print(f"  {size}: " + ", ".join(f"{k} {v}" for k, v in row.stages.items()))
-    print("\ngrowth (cli): ms per 1,000 requests, and peak RSS")
+    print("\ngrowth (cli): ms per 1,000 requests, and peak memory")
     for size in sizes:
         row = by.get((size, "cli"))
         if row:
-            print(f"  {size:>6}: {1000 * row.wall_s / size * 1000:7.1f} ms/1k, {row.peak_rss_mb:6.0f} MB")
+            print(f"  {size:>6}: {1000 * row.wall_s / size * 1000:7.1f} ms/1k, {row.peak_mb:6.0f} MB")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ class RequestIndex:
         self.requests = 0
         self.duplicate_ids = 0
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        self._offsets: dict[str, list[tuple[int, int]]] = {}
+        # custom_id -> packed (offset << 32 | length); a list of them for a duplicated id. One
+        # int per request keeps the index near 200 bytes a request at 50,000 requests.
+        self._offsets: dict[str, int | list[int]] = {}
         self._digest = hashlib.blake2b(digest_size=16) if digest else None
 
     @classmethod
@@ -69,12 +71,12 @@ class RequestIndex:
                 self.malformed.add(line_no, reason)
                 continue
             self.requests += 1
-            entry = (offset, len(line))
+            entry = offset << 32 | len(line)
             known = offsets.get(request.custom_id)
             if known is None:
-                offsets[request.custom_id] = [entry]
+                offsets[request.custom_id] = entry
             else:
-                known.append(entry)
+                offsets[request.custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
                 self.duplicate_ids += 1
         spool.flush()
 
@@ -88,12 +90,16 @@ class RequestIndex:
     def take_line(self, custom_id: str) -> bytes | None:
         """The raw line of the next unmatched request with ``custom_id``, or ``None``."""
         entries = self._offsets.get(custom_id)
-        if not entries:
+        if entries is None:
             return None
-        offset, length = entries.pop(0)
-        if not entries:
+        if isinstance(entries, list):
+            entry = entries.pop(0)
+            if len(entries) == 1:
+                self._offsets[custom_id] = entries[0]
+        else:
+            entry = entries
             del self._offsets[custom_id]
-        return os.pread(self._spool.fileno(), length, offset)
+        return os.pread(self._spool.fileno(), entry & 0xFFFFFFFF, entry >> 32)
 
     def take(self, custom_id: str) -> BatchRequest | None:
         """The next unmatched request with ``custom_id``, or ``None`` when there is none left."""
@@ -102,11 +108,15 @@ class RequestIndex:
 
     def remaining_lines(self) -> Iterator[bytes]:
         """The raw line of every request no result was matched to, in input order."""
-        pending = sorted(entry for entries in self._offsets.values() for entry in entries)
+        pending = sorted(
+            entry
+            for entries in self._offsets.values()
+            for entry in (entries if isinstance(entries, list) else (entries,))
+        )
         self._offsets = {}
         fd = self._spool.fileno()
-        for offset, length in pending:
-            yield os.pread(fd, length, offset)
+        for entry in pending:
+            yield os.pread(fd, entry & 0xFFFFFFFF, entry >> 32)
 
     def remaining(self) -> Iterator[BatchRequest]:
         """Every request no result was matched to, in input order."""

@@ -11,6 +11,7 @@ back with its counts, so a worker that fails or dies still leaves no span unacco
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import time
@@ -134,6 +135,9 @@ class ForkPool:
         depth: int = 2,
     ) -> None:
         context = multiprocessing.get_context("fork")
+        # Keep the parent's objects (the request index above all) out of the children's garbage
+        # collector, so forked workers share those pages instead of copying them.
+        gc.freeze()
         self.depth = depth
         self.outcomes: list[ChunkOutcome] = []
         self._conns: list[Connection] = []
@@ -147,6 +151,7 @@ class ForkPool:
             self._conns.append(parent)
             self._procs.append(process)
             self._outstanding.append(deque())
+        gc.unfreeze()
 
     def _collect(self, index: int) -> None:
         conn, pending = self._conns[index], self._outstanding[index]
