@@ -2,8 +2,9 @@
 
 Peak memory is sampled from ``/proc`` every few milliseconds and summed over the process and
 its descendants, so forked workers count against the figure as they would against a Lambda's
-memory limit. It is the proportional set size (PSS): a page shared copy-on-write by a parent
-and its forked workers counts once in the sum, not once per process as RSS would count it.
+memory limit. Two sums: the proportional set size (PSS), where a page shared copy-on-write by
+a parent and its forked workers counts once, and RSS, which counts it once per process (an
+upper bound).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ProcessRun:
     returncode: int
     wall_s: float
     peak_mb: float
+    peak_rss_mb: float
     stdout: str
     stderr: str
 
@@ -47,27 +49,30 @@ def _pss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
 
 
-def _tree_memory_bytes(pid: int) -> int:
-    total = 0
+def _tree_memory_bytes(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) summed over the process tree."""
+    pss = rss = 0
     for member in _descendants(pid):
         try:
-            total += _pss_bytes(member)
+            pss += _pss_bytes(member)
+            rss += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * _PAGE
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return pss, rss
 
 
 def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float, cwd: str | None = None) -> ProcessRun:
     """Run ``cmd`` to completion, sampling the tree's memory every 5 ms."""
     started = time.perf_counter()
     process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_rss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_rss
         while not done.is_set():
-            peak = max(peak, _tree_memory_bytes(process.pid))
+            pss, rss = _tree_memory_bytes(process.pid)
+            peak, peak_rss = max(peak, pss), max(peak_rss, rss)
             done.wait(0.005)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -80,4 +85,4 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float, cwd: str
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
-    return ProcessRun(process.returncode, wall, peak / (1 << 20), stdout, stderr)
+    return ProcessRun(process.returncode, wall, peak / (1 << 20), peak_rss / (1 << 20), stdout, stderr)

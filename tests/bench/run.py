@@ -49,6 +49,7 @@ class Row:
     runner: str
     wall_s: float
     peak_mb: float
+    peak_rss_mb: float
     delivered: int
     expected: int
     stages: dict[str, int]
@@ -106,9 +107,10 @@ def _measure(rx: OtlpReceiver, size: int, runner: str, cmd: list[str], env: dict
     if runner != "seed":
         with contextlib.suppress(json.JSONDecodeError):
             stages = json.loads(run.stdout).get("stage_ms", {})
-    row = Row(size, runner, run.wall_s, run.peak_mb, delivered, expected, stages)
+    row = Row(size, runner, run.wall_s, run.peak_mb, run.peak_rss_mb, delivered, expected, stages)
     print(
-        f"  {runner:8s} {row.wall_s:7.2f} s  {row.peak_mb:7.1f} MB  {delivered:>7d}/{expected} spans",
+        f"  {runner:8s} {row.wall_s:7.2f} s  PSS {row.peak_mb:6.0f} MB  RSS {row.peak_rss_mb:6.0f} MB"
+        f"  {delivered:>7d}/{expected} spans",
         flush=True,
     )
     return row
@@ -181,8 +183,8 @@ def _client_args(endpoint: str) -> dict[str, str]:
 
 def _report(rows: list[Row], sizes: list[int]) -> None:
     by = {(r.size, r.runner): r for r in rows}
-    print("\n| requests | runner | wall s | peak memory MB (PSS, process tree) | spans delivered | vs seed |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("\n| requests | runner | wall s | peak PSS MB | peak RSS MB | spans delivered | vs seed |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
     for size in sizes:
         seed = by.get((size, "seed"))
         for runner in ("cli", "handler", "seed"):
@@ -191,7 +193,7 @@ def _report(rows: list[Row], sizes: list[int]) -> None:
                 continue
             ratio = f"{seed.wall_s / row.wall_s:.1f}x faster" if seed and runner != "seed" else ""
             print(
-                f"| {size} | {runner} | {row.wall_s:.2f} | {row.peak_mb:.0f} |"
+                f"| {size} | {runner} | {row.wall_s:.2f} | {row.peak_mb:.0f} | {row.peak_rss_mb:.0f} |"
                 f" {row.delivered}/{row.expected} | {ratio} |"
             )
     print("\nwhere the time went (cli, ms; build/encode/send summed over worker processes):")
