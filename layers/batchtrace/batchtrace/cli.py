@@ -10,13 +10,15 @@ import argparse
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import orjson
 
 from batchtrace import __version__
+from batchtrace.delivery import DeliveryPolicy
 from batchtrace.errors import InputError, MissingFileError
 from batchtrace.genai_attributes import ContentPolicy
 from batchtrace.pipeline import TraceHint, run_batch
@@ -24,10 +26,17 @@ from batchtrace.pipeline import TraceHint, run_batch
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"batchtrace: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchtrace", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = _Parser(prog="batchtrace", description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"batchtrace {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     replay = commands.add_parser(
         "replay",
         help="send a batch's results as spans over OTLP (OTEL_EXPORTER_OTLP_* configure where)",
@@ -42,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--trace-json", type=Path, help="a trace.json (trace ids and OpenAI's batch object)")
     replay.add_argument("--batch-id", help="the OpenAI batch id (default: from --trace-json, else none)")
     replay.add_argument("--no-content", action="store_true", help="leave message text out of the spans")
+    replay.add_argument(
+        "--max-time",
+        type=float,
+        metavar="SECONDS",
+        help="stop retrying deliveries after this long; what is undelivered by then is counted (exit 1)",
+    )
     replay.add_argument("-v", "--verbose", action="store_true", help="log progress and retries to stderr")
     return parser
 
@@ -72,6 +87,8 @@ def _trace_json(path: Path) -> dict[str, Any]:
 def replay(args: argparse.Namespace) -> int:
     if args.parent_span_id and not args.trace_id:
         raise InputError("--parent-span-id needs --trace-id")
+    if args.max_time is not None and not args.max_time > 0:
+        raise InputError("--max-time must be a positive number of seconds")
     doc = _trace_json(args.trace_json) if args.trace_json else {}
     batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
     hint = TraceHint(
@@ -95,6 +112,7 @@ def replay(args: argparse.Namespace) -> int:
             hint=hint,
             content=content,
             input_name=str(args.requests),
+            delivery=DeliveryPolicy(deadline=time.monotonic() + args.max_time) if args.max_time else None,
         )
     sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     if summary.spans_failed:

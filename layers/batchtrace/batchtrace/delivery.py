@@ -38,9 +38,9 @@ class DeliveryPolicy:
 
     max_spans_per_request: int = 1_000
     max_request_bytes: int = 4 << 20
-    max_attempts: int = 8
+    max_attempts: int = 6
     backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
+    backoff_max_s: float = 10.0
     deadline: float | None = None
 
     def remaining(self) -> float:
@@ -79,10 +79,12 @@ def _retry_after_seconds(value: str | None) -> float | None:
 class OtlpSender:
     """POSTs encoded span chunks to one OTLP/HTTP endpoint, with retries and 413 splitting."""
 
-    def __init__(self, config: OtlpConfig, policy: DeliveryPolicy) -> None:
+    def __init__(self, config: OtlpConfig, policy: DeliveryPolicy, *, receiver_failing: bool = False) -> None:
+        """``receiver_failing`` starts in fail-fast mode (one attempt a chunk until one succeeds)."""
         self.config = config
         self.policy = policy
         self._pool = urllib3.PoolManager(maxsize=1, retries=False)
+        self._receiver_failing = receiver_failing
         self._headers = {
             "content-type": "application/x-protobuf",
             "user-agent": f"batchtrace/{__version__}",
@@ -132,7 +134,11 @@ class OtlpSender:
         body = self._compress(payload)
         policy = self.policy
         reason = "not attempted"
-        for attempt in range(policy.max_attempts):
+        # Once a chunk has used every attempt, the receiver is taken as down: later chunks get
+        # one attempt each until one succeeds, so a dead endpoint fails a 50,000-span batch in
+        # seconds, not in an hour of backoff per chunk.
+        attempts = 1 if self._receiver_failing else policy.max_attempts
+        for attempt in range(attempts):
             remaining = policy.remaining()
             if remaining <= 0:
                 return "failed", f"deadline reached after {attempt} attempts (last: {reason})"
@@ -153,6 +159,7 @@ class OtlpSender:
             else:
                 status = response.status
                 if 200 <= status < 300:
+                    self._receiver_failing = False
                     return "ok", _rejected_spans(response.data)
                 if status == 413:
                     return "too_large", "HTTP 413"
@@ -160,7 +167,7 @@ class OtlpSender:
                 if status not in _RETRYABLE_STATUS and status < 500:
                     return "failed", f"{reason} (not retryable)"
                 retry_after = _retry_after_seconds(response.headers.get("retry-after"))
-            if attempt + 1 == policy.max_attempts:
+            if attempt + 1 == attempts:
                 break
             delay = min(policy.backoff_base_s * 2**attempt, policy.backoff_max_s) * random.uniform(0.5, 1.0)
             if retry_after is not None:
@@ -169,7 +176,10 @@ class OtlpSender:
                 return "failed", f"deadline too close to retry after {reason}"
             logger.warning("export attempt %d failed (%s); retrying in %.2fs", attempt + 1, reason, delay)
             time.sleep(delay)
-        return "failed", f"{reason} after {policy.max_attempts} attempts"
+        if self._receiver_failing:
+            return "failed", f"{reason} (not retried: an earlier chunk already used every attempt)"
+        self._receiver_failing = True
+        return "failed", f"{reason} after {attempts} attempts"
 
     def close(self) -> None:
         self._pool.clear()

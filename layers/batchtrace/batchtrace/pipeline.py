@@ -214,6 +214,7 @@ def run_batch(
         summary.input_tokens += outcome.input_tokens
         summary.output_tokens += outcome.output_tokens
         report.exported += outcome.exported
+        report.failed += outcome.failed
         for reason in outcome.reasons:
             report.record(0, 0, reason)
         factory.observe_range(outcome.earliest_ns, outcome.latest_ns)
@@ -222,7 +223,8 @@ def run_batch(
     batch_span = factory.batch_span(_span_counts(summary, link_warning))
     if batch_span is not None:
         summary.spans_built += 1
-        OtlpSender(otlp, delivery).send([batch_span], report)
+        receiver_failing = report.failed > 0 and report.exported == 0
+        OtlpSender(otlp, delivery, receiver_failing=receiver_failing).send([batch_span], report)
     _finish(summary, report, started)
     return summary
 
