@@ -48,6 +48,9 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check layers functions tests
 	$(BIN)/ruff format --check layers functions tests
+	$(BIN)/mypy layers/batchtrace/batchtrace
+	@# each function directory is its own Lambda task root (both have an app.py)
+	@for dir in functions/*/; do echo "$(BIN)/mypy $$dir"; $(BIN)/mypy $$dir || exit 1; done
 
 test-unit: venv
 	$(PYTEST) tests/unit -q

@@ -95,6 +95,10 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _keep(text: str) -> str:
     return text
 
@@ -158,7 +162,7 @@ def _tool_call_parts(tool_calls: Any, cut: Callable[[str], str]) -> list[dict[st
     for call in tool_calls:
         if not isinstance(call, dict):
             continue
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = _as_dict(call.get("function"))
         parts.append(
             {
                 "type": "tool_call",
@@ -204,7 +208,7 @@ def chat_output_messages(choices: Any, cut: Callable[[str], str]) -> list[dict[s
     for choice in choices:
         if not isinstance(choice, dict):
             continue
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        message = _as_dict(choice.get("message"))
         parts = _content_parts(message.get("content"), cut)
         if message.get("refusal"):
             parts.append({"type": "text", "content": cut(str(message["refusal"]))})

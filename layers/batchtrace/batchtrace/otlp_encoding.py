@@ -26,8 +26,8 @@ _KIND = {
     SpanKind.PRODUCER: 4,
     SpanKind.CONSUMER: 5,
 }
-_HAS_IS_REMOTE = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
-_IS_REMOTE = SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+_HAS_IS_REMOTE = int(SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
+_IS_REMOTE = int(SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK)
 
 
 def _set_value(target: Any, value: Any) -> None:
@@ -73,7 +73,7 @@ def _set_attributes(repeated: Any, attributes: Mapping[str, Any] | None) -> None
 def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
     """Serialized ``ExportTraceServiceRequest`` for ``spans``, grouped by resource and scope."""
     if any(span.events or span.links for span in spans):
-        return encode_spans(spans).SerializeToString()
+        return bytes(encode_spans(spans).SerializeToString())
     request = ExportTraceServiceRequest()
     groups: dict[tuple[int, int], Any] = {}
     resources: dict[int, Any] = {}
@@ -108,7 +108,7 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
             out.parent_span_id = parent.span_id.to_bytes(8, "big")
             if parent.is_remote:
                 flags |= _IS_REMOTE
-        out.flags = flags
+        out.flags = int(flags)
         out.name = span.name
         out.kind = _KIND.get(span.kind, 0)
         out.start_time_unix_nano = span.start_time or 0
@@ -119,4 +119,4 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
         out.status.code = status.status_code.value
         if status.description:
             out.status.message = status.description
-    return request.SerializeToString()
+    return bytes(request.SerializeToString())

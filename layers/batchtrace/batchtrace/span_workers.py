@@ -71,8 +71,12 @@ class ChunkWorker:
             longest = max(len(request_line or b""), len(result_line or b""))
             span = factory.completion(request, result, occurrence=occurrence, line_length=longest)
             attrs = span.attributes or {}
-            outcome.input_tokens += int(attrs.get("gen_ai.usage.input_tokens", 0))
-            outcome.output_tokens += int(attrs.get("gen_ai.usage.output_tokens", 0))
+            input_tokens, output_tokens = (
+                attrs.get("gen_ai.usage.input_tokens"),
+                attrs.get("gen_ai.usage.output_tokens"),
+            )
+            outcome.input_tokens += input_tokens if isinstance(input_tokens, int) else 0
+            outcome.output_tokens += output_tokens if isinstance(output_tokens, int) else 0
             spans.append(span)
         built = time.perf_counter()
         report = DeliveryReport()
