@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 #: Below this many requests, forking workers costs more than it saves.
 PARALLEL_MIN_REQUESTS = 2_000
 MAX_AUTO_WORKERS = 4
+LAMBDA_MB_PER_VCPU = 1_769
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,12 +79,32 @@ def _resolve(hint: TraceHint, batch_key: str) -> tuple[TraceLink, str | None]:
         return resolve_link(batch_key), warning
 
 
+def usable_cores(env: Mapping[str, str] | None = None) -> int:
+    """Cores this process may really use, which is often fewer than ``os.cpu_count()``.
+
+    Lambda shows two CPUs at any memory size but grants CPU time in proportion to memory (one
+    vCPU per 1,769 MB); containers cap it with a cgroup quota; both are taken into account.
+    """
+    env = os.environ if env is None else env
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, round(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory.isdigit():
+        cores = min(cores, max(1, int(memory) // LAMBDA_MB_PER_VCPU))
+    return max(cores, 1)
+
+
 def _auto_workers(requests: int) -> int:
-    """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per core for big batches."""
+    """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per usable core for big batches."""
     configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
     if configured.isdigit():
         return int(configured)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     return min(cores, MAX_AUTO_WORKERS) if cores > 1 and requests >= PARALLEL_MIN_REQUESTS else 0
 
 

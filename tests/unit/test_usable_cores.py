@@ -1,0 +1,31 @@
+"""How many span workers a run forks: as many cores as it may really use, no more."""
+
+from __future__ import annotations
+
+import pytest
+from batchtrace import pipeline
+
+
+def test_lambda_memory_caps_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda shows two CPUs at any size but grants one vCPU per 1,769 MB."""
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert pipeline.usable_cores({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}) == 1
+    assert pipeline.usable_cores({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 1
+    assert pipeline.usable_cores({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3538"}) == 2
+    assert pipeline.usable_cores({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}) == 2
+
+
+def test_small_batches_and_single_cores_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BATCHTRACE_WORKERS", raising=False)
+    monkeypatch.setattr(pipeline, "usable_cores", lambda: 2)
+    assert pipeline._auto_workers(pipeline.PARALLEL_MIN_REQUESTS - 1) == 0
+    assert pipeline._auto_workers(50_000) == 2
+    monkeypatch.setattr(pipeline, "usable_cores", lambda: 1)
+    assert pipeline._auto_workers(50_000) == 0
+
+
+def test_the_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHTRACE_WORKERS", "3")
+    assert pipeline._auto_workers(10) == 3
+    monkeypatch.setenv("BATCHTRACE_WORKERS", "0")
+    assert pipeline._auto_workers(50_000) == 0
