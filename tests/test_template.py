@@ -31,7 +31,34 @@ SAMPLE_PREFIX = f"batches/{BATCH_ID}/"
 SAMPLE_OUTPUT_KEY = f"{SAMPLE_PREFIX}output.jsonl"
 ORPHAN_ID = "ticket-classify-0099"
 FUNCTION = "LogBatchResultsFunction"
+FETCH_FUNCTION = "FetchBatchFilesFunction"
+STATE_MACHINE = "BatchLifecycleStateMachine"
+CONNECTION = "OpenAIConnection"
+EVENT_RULE = "LogBatchResultsEventRule"
 LAYER = "BatchtraceLayer"
+#: Resources that exist only when OpenAIApiKeySecretArn is set.
+LIFECYCLE_RESOURCES = (
+    FETCH_FUNCTION,
+    "FetchBatchFilesLogGroup",
+    CONNECTION,
+    "BatchLifecycleLogGroup",
+    STATE_MACHINE,
+)
+#: Actions whose APIs take no resource ARN: the only ones allowed on Resource '*'.
+RESOURCELESS_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
 
 # Services whose actions touch data; their Allow statements must name resources.
 DATA_SERVICES = ("s3", "dynamodb", "secretsmanager", "sqs", "kms", "ssm")
@@ -69,9 +96,11 @@ def _is_no_value(node: Any) -> bool:
     return node == {"Ref": "AWS::NoValue"}
 
 
-def _function_policy_docs(template: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, Any]]]:
-    """(condition, policy document) of each entry of the function's Policies; Fn::If unwrapped."""
-    policies = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"].get("Policies", [])
+def _function_policy_docs(
+    template: dict[str, Any], logical_id: str = FUNCTION, type_: str = "AWS::Serverless::Function"
+) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """(condition, policy document) of each entry of a resource's Policies; Fn::If unwrapped."""
+    policies = _resource(template, logical_id, type_)["Properties"].get("Policies", [])
     for entry in _listify(policies):
         if isinstance(entry, dict) and "Fn::If" in entry:
             condition, then, otherwise = entry["Fn::If"]
@@ -82,12 +111,14 @@ def _function_policy_docs(template: dict[str, Any]) -> Iterator[tuple[str | None
             yield None, entry
 
 
-def _function_statements(template: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+def _function_statements(
+    template: dict[str, Any], logical_id: str = FUNCTION, type_: str = "AWS::Serverless::Function"
+) -> list[tuple[str | None, dict[str, Any]]]:
     out = []
-    for condition, doc in _function_policy_docs(template):
+    for condition, doc in _function_policy_docs(template, logical_id, type_):
         assert isinstance(doc, dict) and "Statement" in doc, (
-            f"function policy {doc!r} is not an inline statement document; managed policies and SAM "
-            "policy templates are too broad or opaque for this function"
+            f"{logical_id} policy {doc!r} is not an inline statement document; managed policies and SAM "
+            "policy templates are too broad or opaque here"
         )
         for statement in _listify(doc["Statement"]):
             if isinstance(statement, dict) and "Fn::If" in statement:
@@ -128,9 +159,25 @@ def _sub_text(node: Any) -> str:
 
 
 def _if_branches(node: Any) -> list[Any]:
+    """Every value a node can take, nested Fn::If unwrapped (AWS::NoValue left out)."""
     if isinstance(node, dict) and "Fn::If" in node:
-        return [b for b in node["Fn::If"][1:] if not _is_no_value(b)]
+        return [leaf for b in node["Fn::If"][1:] if not _is_no_value(b) for leaf in _if_branches(b)]
     return [node]
+
+
+def _bucket_names(node: Any) -> list[Any]:
+    """The bucket names a ``!Sub [text, {Bucket: ...}]`` ARN can name (each Fn::If branch)."""
+    if isinstance(node, dict) and isinstance(node.get("Fn::Sub"), list):
+        return _if_branches(node["Fn::Sub"][1].get("Bucket"))
+    return []
+
+
+#: The three names the stack's bucket can have: an existing bucket's, BucketName, or the computed one.
+EFFECTIVE_BUCKET_NAMES = [
+    {"Ref": "ExistingBucketName"},
+    {"Ref": "BucketName"},
+    {"Fn::Sub": "${AWS::StackName}-batches-${AWS::AccountId}-${AWS::Region}"},
+]
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -268,7 +315,7 @@ def test_secrets_only_as_arn_parameters(template: dict[str, Any]) -> None:
             assert name.endswith("Arn"), f"{name} looks like it carries a secret; pass an ARN instead"
             assert default == "", f"{name} must default to '' (optional)"
             assert str(param.get("AllowedPattern", "")).startswith("^$|^arn:"), f"{name} must only take ARNs"
-    for name in ("OtlpHeadersSecretArn", "RespanApiKeySecretArn"):
+    for name in ("OtlpHeadersSecretArn", "RespanApiKeySecretArn", "OpenAIApiKeySecretArn"):
         assert ":secretsmanager:" in params[name]["AllowedPattern"]
 
     env = _env(template)
@@ -303,8 +350,16 @@ def test_secret_access_is_conditional_and_scoped(template: dict[str, Any]) -> No
 # --------------------------------------------------------------------------- IAM scope
 
 
-def test_function_policies_are_least_privilege(template: dict[str, Any]) -> None:
-    statements = _function_statements(template)
+POLICY_HOLDERS = (
+    (FUNCTION, "AWS::Serverless::Function"),
+    (FETCH_FUNCTION, "AWS::Serverless::Function"),
+    (STATE_MACHINE, "AWS::Serverless::StateMachine"),
+)
+
+
+@pytest.mark.parametrize(("logical_id", "type_"), POLICY_HOLDERS, ids=[p[0] for p in POLICY_HOLDERS])
+def test_policies_are_least_privilege(template: dict[str, Any], logical_id: str, type_: str) -> None:
+    statements = _function_statements(template, logical_id, type_)
     assert statements
     for _, statement in statements:
         assert statement.get("Effect") == "Allow"
@@ -313,6 +368,8 @@ def test_function_policies_are_least_privilege(template: dict[str, Any]) -> None
         for action in actions:
             assert action != "*" and not action.endswith(":*"), f"wildcard action {action}"
         resources = [r for node in _listify(statement["Resource"]) for r in _if_branches(node)]
+        if "*" in resources:
+            assert set(actions) <= RESOURCELESS_ACTIONS, f"{actions} on Resource '*'"
         if any(a.split(":")[0] in DATA_SERVICES for a in actions):
             assert "*" not in resources, f"{actions} on Resource '*'"
             for r in resources:
@@ -334,6 +391,9 @@ def test_s3_read_limited_to_prefix(template: dict[str, Any]) -> None:
                 text = _sub_text(r)
                 assert text.startswith(("arn:${AWS::Partition}:s3:::", "arn:aws:s3:::")), text
                 assert text.endswith("/${BatchPrefix}*"), f"object access beyond the prefix: {text}"
+        for r in resources:
+            # The created bucket's name (either way) or the existing bucket's, never another.
+            assert _bucket_names(r) == EFFECTIVE_BUCKET_NAMES, r
         if "s3:ListBucket" in s3:
             prefix = statement["Condition"]["StringLike"]["s3:prefix"]
             assert _sub_text(prefix) == "${BatchPrefix}*"
@@ -412,17 +472,110 @@ def test_idempotency_table(template: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- trigger + failures
 
 
+def test_trigger_mode_parameter(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["TriggerMode"]
+    assert param["Default"] == "s3"
+    assert sorted(param["AllowedValues"]) == ["eventbridge", "none", "s3"]
+    conditions = template["Conditions"]
+    assert conditions["TriggerS3"] == {"Fn::Equals": [{"Ref": "TriggerMode"}, "s3"]}
+    assert conditions["TriggerEventBridge"] == {"Fn::Equals": [{"Ref": "TriggerMode"}, "eventbridge"]}
+    # Triggers are plain resources switched by conditions (SAM event sources cannot be conditional).
+    assert "Events" not in _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]
+
+
 def test_s3_trigger(template: dict[str, Any]) -> None:
-    events = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["Events"]
-    s3_events = [e for e in events.values() if e["Type"] == "S3"]
-    assert len(s3_events) == 1
-    props = s3_events[0]["Properties"]
-    assert props["Bucket"] == {"Ref": "BatchesBucket"}
-    assert "s3:ObjectCreated:*" in _listify(props["Events"])
-    rules = {r["Name"].lower(): r["Value"] for r in props["Filter"]["S3Key"]["Rules"]}
+    bucket = _resource(template, "BatchesBucket", "AWS::S3::Bucket")
+    condition, s3_mode, other = bucket["Properties"]["NotificationConfiguration"]["Fn::If"]
+    assert condition == "TriggerS3"
+    (config,) = s3_mode["LambdaConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Function"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    rules = {r["Name"].lower(): r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
     assert rules["suffix"] == "output.jsonl"
     assert rules["prefix"] == {"Ref": "BatchPrefix"}
     assert template["Parameters"]["BatchPrefix"]["Default"] == "batches/"
+    # In the other modes: EventBridge notifications, or none at all.
+    assert other == {
+        "Fn::If": [
+            "TriggerEventBridge",
+            {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    # S3 validates the destination when the notification is set: the permission must exist first.
+    permission_id = bucket["DependsOn"] if isinstance(bucket["DependsOn"], str) else bucket["DependsOn"][0]
+    permission = _resource(template, permission_id, "AWS::Lambda::Permission")
+    assert permission["Condition"] == bucket["Condition"] == "CreateBucket"
+    props = permission["Properties"]
+    assert props["Principal"] == "s3.amazonaws.com"
+    assert props["Action"] == "lambda:InvokeFunction"
+    assert props["FunctionName"] == {"Ref": FUNCTION}
+    assert props["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert _sub_text(props["SourceArn"]) == "arn:${AWS::Partition}:s3:::${Bucket}"
+    assert _bucket_names(props["SourceArn"]) == EFFECTIVE_BUCKET_NAMES[1:]
+
+
+def test_eventbridge_trigger(template: dict[str, Any]) -> None:
+    rule = _resource(template, EVENT_RULE, "AWS::Events::Rule")
+    assert rule["Condition"] == "TriggerEventBridge"
+    props = rule["Properties"]
+    assert props["State"] == "ENABLED"
+    pattern = props["EventPattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [
+        {"Fn::If": ["HasExistingBucket", {"Ref": "ExistingBucketName"}, {"Ref": "BatchesBucket"}]}
+    ]
+    # One wildcard matches prefix AND suffix (separate prefix/suffix matchers would be OR'ed).
+    (key_filter,) = pattern["detail"]["object"]["key"]
+    text, variables = key_filter["wildcard"]["Fn::Sub"]
+    assert text == "${Prefix}*/output.jsonl", "the rule must only match output.jsonl files"
+    assert text.endswith("output.jsonl")
+    # A literal '*' in the prefix is escaped for the wildcard matcher.
+    assert variables["Prefix"] == {"Fn::Join": ["\\*", {"Fn::Split": ["*", {"Ref": "BatchPrefix"}]}]}
+    (target,) = props["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400
+
+    permissions = [
+        r
+        for r in _of_type(template, "AWS::Lambda::Permission").values()
+        if r["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+    assert len(permissions) == 1
+    assert permissions[0]["Condition"] == "TriggerEventBridge"
+    assert permissions[0]["Properties"]["SourceArn"] == {"Fn::GetAtt": [EVENT_RULE, "Arn"]}
+    assert permissions[0]["Properties"]["FunctionName"] == {"Ref": FUNCTION}
+
+    # The rule's dead letters may reach the DLQ, from this rule only.
+    queue_policy = _resource(template, "DeadLetterQueuePolicy", "AWS::SQS::QueuePolicy")
+    statements = queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    allows = [b for s in statements for b in _if_branches(s) if b.get("Effect") == "Allow"]
+    assert len(allows) == 1
+    assert allows[0]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allows[0]["Action"] == "sqs:SendMessage"
+    assert allows[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [EVENT_RULE, "Arn"]}
+
+
+def test_existing_bucket_option(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["ExistingBucketName"]
+    assert param["Default"] == ""
+    assert param["AllowedPattern"] == template["Parameters"]["BucketName"]["AllowedPattern"]
+    conditions = template["Conditions"]
+    assert conditions["CreateBucket"] == {"Fn::Equals": [{"Ref": "ExistingBucketName"}, ""]}
+    for logical_id in ("BatchesBucket", "BatchesBucketPolicy"):
+        assert template["Resources"][logical_id]["Condition"] == "CreateBucket"
+    # An existing bucket cannot get an S3 notification from this stack, nor be combined with BucketName.
+    (rule,) = template["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingBucketName"}, ""]}]}
+    asserts = [a["Assert"] for a in rule["Assertions"]]
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "TriggerMode"}, "s3"]}]} in asserts
+    assert {"Fn::Equals": [{"Ref": "BucketName"}, ""]} in asserts
+    assert all(a["AssertDescription"] for a in rule["Assertions"])
+    # Whatever mode, the output names the bucket in use.
+    value = template["Outputs"]["BatchesBucketName"]["Value"]
+    assert value == {"Fn::If": ["HasExistingBucket", {"Ref": "ExistingBucketName"}, {"Ref": "BatchesBucket"}]}
 
 
 def test_failed_async_invocations_go_to_encrypted_dlq(template: dict[str, Any]) -> None:
@@ -448,19 +601,28 @@ def test_reserved_concurrency(template: dict[str, Any]) -> None:
     assert "ReservedConcurrency" in set(_refs(template["Conditions"][condition]))
 
 
-def test_log_group_with_retention(template: dict[str, Any]) -> None:
+def test_log_groups_with_retention(template: dict[str, Any]) -> None:
     groups = _of_type(template, "AWS::Logs::LogGroup")
-    assert len(groups) == 1
-    ((group_id, group),) = groups.items()
-    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert set(groups) == {"LogBatchResultsLogGroup", "FetchBatchFilesLogGroup", "BatchLifecycleLogGroup"}
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
     assert template["Parameters"]["LogRetentionInDays"]["Default"] == 30
-    logging = _fn_prop(template, "LoggingConfig")
-    assert logging["LogGroup"] == {"Ref": group_id}
+    assert _fn_prop(template, "LoggingConfig")["LogGroup"] == {"Ref": "LogBatchResultsLogGroup"}
+    fetch = _resource(template, FETCH_FUNCTION, "AWS::Serverless::Function")["Properties"]
+    assert fetch["LoggingConfig"]["LogGroup"] == {"Ref": "FetchBatchFilesLogGroup"}
+    # Vended-log prefix: keeps CloudWatch Logs' resource policy small.
+    assert _sub_text(groups["BatchLifecycleLogGroup"]["Properties"]["LogGroupName"]).startswith(
+        "/aws/vendedlogs/states/"
+    )
 
 
 def test_outputs(template: dict[str, Any]) -> None:
-    refs = {next(iter(_refs(o["Value"])), None) for o in template["Outputs"].values()}
-    assert {"BatchesBucket", FUNCTION, LAYER, "IdempotencyTable"} <= refs
+    refs = {r for o in template["Outputs"].values() for r in _refs(o["Value"])}
+    assert {"BatchesBucket", "ExistingBucketName", FUNCTION, LAYER, "IdempotencyTable"} <= refs
+    assert {STATE_MACHINE, FETCH_FUNCTION} <= refs
+    for name, output in template["Outputs"].items():
+        if {STATE_MACHINE, FETCH_FUNCTION} & set(_refs(output["Value"])):
+            assert output.get("Condition") == "EnableLifecycle", name
     queue_id = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["EventInvokeConfig"][
         "DestinationConfig"
     ]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
@@ -606,3 +768,150 @@ def test_stepfunctions_event_matches_trace_json(samples: dict[str, Any]) -> None
     assert payload["errors_key"] == f"{SAMPLE_PREFIX}errors.jsonl"
     assert payload["trace_id"] == samples["trace"]["trace_id"]
     assert payload["span_id"] == samples["trace"]["span_id"]
+
+
+def test_state_machine_execution_input_matches_trace_json(samples: dict[str, Any]) -> None:
+    # Beside the definition, not in events/: it is the state machine's input, not a function event.
+    execution_input = json.loads((ROOT / "statemachine" / "sample-execution-input.json").read_text(encoding="utf-8"))
+    assert execution_input["batch_id"] == BATCH_ID
+    assert execution_input["trace_id"] == samples["trace"]["trace_id"]
+    assert execution_input["span_id"] == samples["trace"]["span_id"]
+    # Bucket and prefix default to the stack's; the sample keeps to the defaults.
+    assert set(execution_input) <= {"batch_id", "bucket", "prefix", "trace_id", "span_id", "traceparent"}
+
+
+# --------------------------------------------------------------------------- batch lifecycle
+
+
+def test_lifecycle_is_optional_and_off_by_default(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["OpenAIApiKeySecretArn"]
+    assert param["Default"] == ""
+    assert template["Conditions"]["EnableLifecycle"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "OpenAIApiKeySecretArn"}, ""]}]
+    }
+    for logical_id in LIFECYCLE_RESOURCES:
+        assert template["Resources"][logical_id].get("Condition") == "EnableLifecycle", logical_id
+    # Nothing outside the lifecycle needs it.
+    for logical_id, resource in template["Resources"].items():
+        if logical_id not in LIFECYCLE_RESOURCES:
+            assert not {FETCH_FUNCTION, STATE_MACHINE, CONNECTION} & set(_refs(resource)), logical_id
+
+
+def test_state_machine_is_standard_and_defined_in_its_own_file(template: dict[str, Any]) -> None:
+    props = _resource(template, STATE_MACHINE, "AWS::Serverless::StateMachine")["Properties"]
+    assert props["Type"] == "STANDARD"
+    assert props["DefinitionUri"] == "statemachine/batch_lifecycle.asl.json"
+    assert (ROOT / props["DefinitionUri"]).is_file()
+    assert "Definition" not in props
+    subs = props["DefinitionSubstitutions"]
+    assert subs["FetchBatchFilesFunctionArn"] == {"Fn::GetAtt": [FETCH_FUNCTION, "Arn"]}
+    assert subs["LogBatchResultsFunctionArn"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    assert subs["OpenAIConnectionArn"] == {"Fn::GetAtt": [CONNECTION, "Arn"]}
+    assert subs["PollIntervalSeconds"] == {"Ref": "PollIntervalSeconds"}
+    assert subs["BatchPrefix"] == {"Ref": "BatchPrefix"}
+    assert subs["OpenAIBaseUrl"] == {"Ref": "OpenAIBaseUrl"}
+    # A fixed name: the role names the state machine's ARN without depending on it.
+    assert _sub_text(props["Name"]) == "${AWS::StackName}-BatchLifecycle"
+
+    logging = props["Logging"]
+    assert logging["Level"] == {"Ref": "StateMachineLogLevel"}
+    assert logging["Destinations"] == [
+        {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["BatchLifecycleLogGroup", "Arn"]}}}
+    ]
+    level = template["Parameters"]["StateMachineLogLevel"]
+    assert level["Default"] == "ERROR" and {"ALL", "ERROR", "OFF"} <= set(level["AllowedValues"])
+    assert props["Tracing"] == {"Enabled": {"Fn::If": ["LifecycleTracing", True, False]}}
+
+    interval = template["Parameters"]["PollIntervalSeconds"]
+    assert interval["Type"] == "Number" and interval["Default"] == 300
+    assert interval["MinValue"] >= 60  # the history budget is checked in test_state_machine_definition.py
+
+
+def test_openai_key_reaches_the_connection_only_by_dynamic_reference(template: dict[str, Any]) -> None:
+    props = _resource(template, CONNECTION, "AWS::Events::Connection")["Properties"]
+    assert props["AuthorizationType"] == "API_KEY"
+    auth = props["AuthParameters"]["ApiKeyAuthParameters"]
+    assert auth["ApiKeyName"] == "Authorization"
+    assert auth["ApiKeyValue"] == {"Fn::Sub": "Bearer {{resolve:secretsmanager:${OpenAIApiKeySecretArn}:SecretString}}"}
+    text = json.dumps(template)
+    assert not re.search(r"\bsk-[A-Za-z0-9_-]{8,}", text), "an OpenAI key in the template"
+    fetch_env = _resource(template, FETCH_FUNCTION, "AWS::Serverless::Function")["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert fetch_env["OPENAI_API_KEY_SECRET_ARN"] == {"Ref": "OpenAIApiKeySecretArn"}
+    assert fetch_env["OPENAI_BASE_URL"] == {"Ref": "OpenAIBaseUrl"}
+    for name, value in fetch_env.items():
+        if SECRETISH_NAME.search(name):
+            assert name.endswith("_ARN"), name
+        if isinstance(value, str):
+            assert not SECRETISH_VALUE.search(value), name
+    assert template["Parameters"]["OpenAIBaseUrl"]["Default"] == "https://api.openai.com"
+
+
+def test_fetch_function(template: dict[str, Any]) -> None:
+    props = _resource(template, FETCH_FUNCTION, "AWS::Serverless::Function")["Properties"]
+    assert props["CodeUri"].rstrip("/") == "functions/fetch_batch_files"
+    assert props["Handler"] == "app.lambda_handler"
+    assert (ROOT / "functions" / "fetch_batch_files" / "app.py").is_file()
+    assert {"Ref": LAYER} in _listify(props["Layers"])
+    assert props["Timeout"] == 900
+    assert "EventInvokeConfig" not in props, "invoked synchronously by the state machine only"
+
+    s3_actions: set[str] = set()
+    for condition, statement in _function_statements(template, FETCH_FUNCTION):
+        actions = {str(a) for a in _listify(statement["Action"])}
+        resources = [r for node in _listify(statement["Resource"]) for r in _if_branches(node)]
+        if any(a.startswith("s3:") for a in actions):
+            s3_actions |= actions
+            # The two files it writes, under the prefix, in the stack's bucket.
+            assert sorted(_sub_text(r) for r in resources) == [
+                "arn:${AWS::Partition}:s3:::${Bucket}/${BatchPrefix}*/errors.jsonl",
+                "arn:${AWS::Partition}:s3:::${Bucket}/${BatchPrefix}*/output.jsonl",
+            ]
+            for r in resources:
+                assert _bucket_names(r) == EFFECTIVE_BUCKET_NAMES
+            assert "BatchesBucket" not in set(_refs(statement))
+        elif any(a.startswith("secretsmanager:") for a in actions):
+            assert actions == {"secretsmanager:GetSecretValue"}
+            assert resources == [{"Ref": "OpenAIApiKeySecretArn"}]
+        elif any(a.startswith("kms:") for a in actions):
+            assert condition == "FetchNeedsSecretsKmsKey"
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"]
+        else:
+            pytest.fail(f"unexpected statement {statement}")
+    assert s3_actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"}
+
+
+def test_state_machine_role_is_scoped(template: dict[str, Any]) -> None:
+    statements = {
+        s["Sid"]: (c, s) for c, s in _function_statements(template, STATE_MACHINE, "AWS::Serverless::StateMachine")
+    }
+    _, invoke = statements["InvokeBatchtraceFunctions"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == [
+        {"Fn::GetAtt": [FETCH_FUNCTION, "Arn"]},
+        {"Fn::Sub": "${FetchBatchFilesFunction.Arn}:*"},
+        {"Fn::GetAtt": [FUNCTION, "Arn"]},
+        {"Fn::Sub": "${LogBatchResultsFunction.Arn}:*"},
+    ]
+    _, http = statements["PollOpenAIBatches"]
+    assert http["Action"] == "states:InvokeHTTPEndpoint"
+    assert _sub_text(http["Resource"]).endswith(":stateMachine:${AWS::StackName}-BatchLifecycle")
+    assert http["Condition"]["StringEquals"] == {"states:HTTPMethod": "GET"}
+    assert http["Condition"]["StringLike"] == {"states:HTTPEndpoint": {"Fn::Sub": "${OpenAIBaseUrl}/v1/batches/*"}}
+    _, credentials = statements["UseOpenAIConnection"]
+    assert credentials["Action"] == "events:RetrieveConnectionCredentials"
+    assert {next(iter(_refs(r))) for r in credentials["Resource"]} == {CONNECTION}
+    _, secret = statements["ReadOpenAIConnectionSecret"]
+    assert set(secret["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    assert secret["Resource"] == {"Fn::GetAtt": [CONNECTION, "SecretArn"]}
+    tracing = [c for c, s in statements.values() if any(str(a).startswith("xray:") for a in _listify(s["Action"]))]
+    assert tracing == ["LifecycleTracing"]
+    lambda_targets = {
+        r
+        for _, s in statements.values()
+        if "lambda:InvokeFunction" in _listify(s["Action"])
+        for node in _listify(s["Resource"])
+        for r in _refs(node)
+    }
+    assert lambda_targets == {FETCH_FUNCTION, FUNCTION}

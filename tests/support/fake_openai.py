@@ -1,0 +1,324 @@
+"""A fake OpenAI API on 127.0.0.1: batch objects and file contents, for the lifecycle tests.
+
+Serves the two endpoints the batch lifecycle touches:
+
+* ``GET /v1/batches/{batch_id}``: the batch object; a list of objects is served in order (the
+  last one repeats), so a test can script ``in_progress`` -> ``finalizing`` -> ``completed``.
+* ``GET /v1/files/{file_id}/content``: the file's bytes, streamed in chunks with a
+  Content-Length (from memory or from a file on disk, so a large file never sits in memory).
+
+Every request must carry ``Authorization: Bearer <api_key>``; otherwise the answer is a 401 in
+OpenAI's error shape. Faults are scripted per path: an HTTP status for the next N requests (or
+all), or a body cut off halfway (the connection closes before Content-Length bytes are sent).
+Requests are recorded (without the Authorization value) so tests can count attempts and check
+order, and ``on_request`` runs before each answer, so a test can observe the world at that
+moment (e.g. which S3 objects exist when the output file is requested).
+
+Usage::
+
+    with FakeOpenAI(api_key="sk-test") as api:
+        api.add_file("file-out", b'{"custom_id": "a"}\\n')
+        api.fail("/v1/files/file-out/content", status=500, times=2)
+        fetch(base_url=api.base_url)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["FakeOpenAI", "RecordedRequest", "batch_object"]
+
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake saw; ``authorized`` says whether the bearer key matched."""
+
+    method: str
+    path: str
+    authorized: bool
+    status: int
+
+
+@dataclass
+class _Fault:
+    status: int | None  # None: truncate the body instead
+    remaining: int | None  # None: forever
+
+
+def batch_object(
+    batch_id: str,
+    status: str,
+    *,
+    output_file_id: str | None = None,
+    error_file_id: str | None = None,
+    total: int = 0,
+    completed: int = 0,
+    failed: int = 0,
+    errors: Any = None,
+    created_at: int = 1_773_100_000,
+) -> dict[str, Any]:
+    """An OpenAI batch object with every field the API returns (nullable ones as ``None``)."""
+    done = status in ("completed", "expired", "failed", "cancelled")
+    return {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "errors": errors,
+        "input_file_id": "file-input",
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": output_file_id,
+        "error_file_id": error_file_id,
+        "created_at": created_at,
+        "in_progress_at": created_at + 60 if status != "validating" else None,
+        "expires_at": created_at + 86_400,
+        "finalizing_at": created_at + 3_000 if done and status != "failed" else None,
+        "completed_at": created_at + 3_100 if status == "completed" else None,
+        "failed_at": created_at + 30 if status == "failed" else None,
+        "expired_at": created_at + 86_500 if status == "expired" else None,
+        "cancelling_at": created_at + 500 if status in ("cancelling", "cancelled") else None,
+        "cancelled_at": created_at + 600 if status == "cancelled" else None,
+        "request_counts": {"total": total, "completed": completed, "failed": failed},
+        "metadata": {"submitted_by": "batchtrace-tests"},
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests make many requests."""
+
+    def do_GET(self) -> None:
+        self.server.fake._handle(self)
+
+    def reply_json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeOpenAI
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-body is expected here; keep stderr quiet."""
+
+
+class FakeOpenAI:
+    """The fake API; a context manager that serves in a daemon thread."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.on_request: Callable[[str], None] | None = None
+        self._files: dict[str, bytes | Path] = {}
+        self._batches: dict[str, list[dict[str, Any]]] = {}
+        self._faults: dict[str, _Fault] = {}
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeOpenAI:
+        if self._server is None:
+            server = _Server(("127.0.0.1", 0), _Handler)
+            server.fake = self
+            self._server = server
+            self._thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``: the value for ``OPENAI_BASE_URL``."""
+        if self._server is None:
+            raise RuntimeError("FakeOpenAI is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ------------------------------------------------------------------ scripting
+
+    def add_file(self, file_id: str, content: bytes | Path) -> None:
+        """Serve ``content`` (bytes, or a file streamed from disk) as the file's content."""
+        with self._lock:
+            self._files[file_id] = content
+
+    def set_batch(self, batch_id: str, *objects: dict[str, Any]) -> None:
+        """Serve these batch objects for the batch, one per request; the last one repeats."""
+        with self._lock:
+            self._batches[batch_id] = [dict(o) for o in objects]
+
+    def fail(self, path: str, *, status: int | None, times: int | None = None) -> None:
+        """Answer ``status`` to the next ``times`` requests of ``path`` (all when None).
+
+        ``status=None`` cuts the body off halfway instead (the path must be a file's content).
+        """
+        with self._lock:
+            self._faults[path] = _Fault(status=status, remaining=times)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+            self._batches.clear()
+            self._faults.clear()
+            self._requests.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    # ------------------------------------------------------------------ serving
+
+    def _record(self, handler: _Handler, authorized: bool, status: int) -> None:
+        with self._lock:
+            self._requests.append(RecordedRequest("GET", handler.path, authorized, status))
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        with self._lock:
+            fault = self._faults.get(path)
+            if fault is None:
+                return None
+            if fault.remaining is not None:
+                if fault.remaining <= 0:
+                    del self._faults[path]
+                    return None
+                fault.remaining -= 1
+            return fault
+
+    def _handle(self, handler: _Handler) -> None:
+        path = handler.path.split("?", 1)[0]
+        authorized = handler.headers.get("Authorization") == f"Bearer {self.api_key}"
+        if self.on_request is not None:
+            self.on_request(path)
+        if not authorized:
+            self._record(handler, False, 401)
+            supplied = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
+            masked = f"{supplied[:3]}***{supplied[-4:]}" if len(supplied) > 8 else "***"
+            handler.reply_json(
+                401,
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {masked}.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
+            return
+        fault = self._take_fault(path)
+        if fault is not None and fault.status is not None:
+            self._record(handler, True, fault.status)
+            handler.reply_json(
+                fault.status,
+                {"error": {"message": f"injected failure {fault.status}", "type": "server_error", "code": None}},
+            )
+            return
+        parts = path.strip("/").split("/")
+        if len(parts) == 3 and parts[:2] == ["v1", "batches"]:
+            self._serve_batch(handler, parts[2])
+        elif len(parts) == 4 and parts[:2] == ["v1", "files"] and parts[3] == "content":
+            self._serve_file(handler, parts[2], truncate=fault is not None)
+        else:
+            self._record(handler, True, 404)
+            handler.reply_json(
+                404, {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error"}}
+            )
+
+    def _serve_batch(self, handler: _Handler, batch_id: str) -> None:
+        with self._lock:
+            queue = self._batches.get(batch_id)
+            obj = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else None
+        if obj is None:
+            self._record(handler, True, 404)
+            handler.reply_json(
+                404, {"error": {"message": f"No batch found with id '{batch_id}'.", "type": "invalid_request_error"}}
+            )
+            return
+        self._record(handler, True, 200)
+        handler.reply_json(200, obj)
+
+    def _serve_file(self, handler: _Handler, file_id: str, *, truncate: bool) -> None:
+        with self._lock:
+            content = self._files.get(file_id)
+        if content is None:
+            self._record(handler, True, 404)
+            handler.reply_json(
+                404,
+                {
+                    "error": {
+                        "message": f"No such File object: {file_id}",
+                        "type": "invalid_request_error",
+                        "param": "id",
+                        "code": None,
+                    }
+                },
+            )
+            return
+        size = content.stat().st_size if isinstance(content, Path) else len(content)
+        self._record(handler, True, 200)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(size))
+        handler.end_headers()
+        limit = size // 2 if truncate else size
+        sent = 0
+        try:
+            if isinstance(content, Path):
+                with content.open("rb") as fh:
+                    while sent < limit:
+                        chunk = fh.read(min(_CHUNK, limit - sent))
+                        if not chunk:
+                            break
+                        handler.wfile.write(chunk)
+                        sent += len(chunk)
+            else:
+                view = memoryview(content)
+                while sent < limit:
+                    chunk = view[sent : sent + _CHUNK][: limit - sent]
+                    handler.wfile.write(chunk)
+                    sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if truncate:
+            handler.wfile.flush()
+            handler.close_connection = True
