@@ -148,6 +148,9 @@ def world(backend: tuple[str, FakeOpenAI, str, ModuleType], monkeypatch: pytest.
     endpoint, api, arn, app = backend
     for name, value in fetch_env(endpoint, api, arn).items():
         monkeypatch.setenv(name, value)
+    # Powertools loggers of one service share a stdlib logger: another test module may have set
+    # its level first, so set the level these tests read their logs at.
+    app.logger.setLevel("DEBUG")
     return World(app=app, api=api, s3=boto3.client("s3", endpoint_url=endpoint), secret_arn=arn)
 
 

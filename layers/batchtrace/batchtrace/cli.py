@@ -21,7 +21,7 @@ from batchtrace import __version__
 from batchtrace.delivery import DeliveryPolicy
 from batchtrace.errors import InputError, MissingFileError
 from batchtrace.genai_attributes import ContentPolicy
-from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.pipeline import TraceHint, hint_from_trace_json, run_batch
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
 
@@ -91,11 +91,11 @@ def replay(args: argparse.Namespace) -> int:
         raise InputError("--max-time must be a positive number of seconds")
     doc = _trace_json(args.trace_json) if args.trace_json else {}
     batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
-    hint = TraceHint(
-        traceparent=args.traceparent,
-        trace_id=args.trace_id or doc.get("trace_id"),
-        span_id=args.parent_span_id or (doc.get("span_id") if not args.trace_id else None),
-    )
+    # Ids given as flags are the user's own: a bad one is an error. Ids stored in trace.json
+    # fall back like the Lambda function's do (a warning, a new trace or a root batch span).
+    hint = TraceHint(traceparent=args.traceparent, trace_id=args.trace_id, span_id=args.parent_span_id)
+    if not (args.traceparent or args.trace_id):
+        hint = hint_from_trace_json(doc) or hint
     content = ContentPolicy.from_env()
     if args.no_content:
         content = ContentPolicy(capture=False, max_length=content.max_length)

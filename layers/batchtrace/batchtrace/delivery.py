@@ -30,6 +30,8 @@ from batchtrace.otlp_encoding import encode_request
 logger = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = frozenset({408, 429})
+#: A receiver asking to wait longer than this is not waited for: the chunk fails, counted.
+MAX_RETRY_AFTER_S = 300
 
 
 @dataclass(slots=True, frozen=True)
@@ -135,9 +137,10 @@ class OtlpSender:
         policy = self.policy
         reason = "not attempted"
         # Once a chunk has used every attempt, the receiver is taken as down: later chunks get
-        # one attempt each until one succeeds, so a dead endpoint fails a 50,000-span batch in
-        # seconds, not in an hour of backoff per chunk.
-        attempts = 1 if self._receiver_failing else policy.max_attempts
+        # two attempts each until one succeeds, so a dead endpoint fails a 50,000-span batch in
+        # a minute, not in an hour of full backoff per chunk, and a receiver that comes back is
+        # still caught by the second attempt.
+        attempts = min(2, policy.max_attempts) if self._receiver_failing else policy.max_attempts
         for attempt in range(attempts):
             remaining = policy.remaining()
             if remaining <= 0:
@@ -171,13 +174,18 @@ class OtlpSender:
                 break
             delay = min(policy.backoff_base_s * 2**attempt, policy.backoff_max_s) * random.uniform(0.5, 1.0)
             if retry_after is not None:
-                delay = min(retry_after, max(policy.backoff_max_s, 0.0) * 4)
+                if retry_after > MAX_RETRY_AFTER_S:
+                    return (
+                        "failed",
+                        f"{reason} with Retry-After {retry_after:.0f} s (longer than {MAX_RETRY_AFTER_S} s)",
+                    )
+                delay = retry_after
             if delay >= policy.remaining():
                 return "failed", f"deadline too close to retry after {reason}"
             logger.warning("export attempt %d failed (%s); retrying in %.2fs", attempt + 1, reason, delay)
             time.sleep(delay)
         if self._receiver_failing:
-            return "failed", f"{reason} (not retried: an earlier chunk already used every attempt)"
+            return "failed", f"{reason} after {attempts} attempts (an earlier chunk already used every attempt)"
         self._receiver_failing = True
         return "failed", f"{reason} after {attempts} attempts"
 

@@ -62,21 +62,47 @@ class TraceHint:
     strict: bool = True
 
 
+def hint_from_trace_json(doc: Mapping[str, Any]) -> TraceHint | None:
+    """The (non-strict) hint stored in a ``trace.json``: ``trace_id``/``span_id`` or ``traceparent``."""
+    trace_id, span_id, traceparent = doc.get("trace_id"), doc.get("span_id"), doc.get("traceparent")
+    if trace_id is None and isinstance(traceparent, str):
+        parts = traceparent.strip().split("-")
+        trace_id, span_id = (parts[1], parts[2]) if len(parts) == 4 else (traceparent, None)
+    if trace_id is None:
+        return None
+    return TraceHint(trace_id=str(trace_id), span_id=str(span_id) if span_id else None, strict=False)
+
+
 def _resolve(hint: TraceHint, batch_key: str) -> tuple[TraceLink, str | None]:
-    """The trace link for ``hint``, and a warning when a non-strict hint had to be ignored."""
-    try:
-        active = parse_traceparent(hint.traceparent) if hint.traceparent else None
-        if active is None and hint.use_active_context:
-            active = active_span_ids()
-        trace_id = parse_trace_id(hint.trace_id) if hint.trace_id else None
-        span_id = parse_span_id(hint.span_id) if hint.span_id and trace_id is not None else None
-        return resolve_link(batch_key, active=active, trace_id=trace_id, parent_span_id=span_id), None
-    except InvalidTraceContextError as err:
-        if hint.strict:
-            raise
-        warning = f"{err}; the batch goes to a new trace instead"
-        logger.warning("%s", warning)
-        return resolve_link(batch_key), warning
+    """The trace link for ``hint``, and a warning when a non-strict part of it had to be ignored.
+
+    Strict hints raise :class:`InvalidTraceContextError`. Non-strict ones lose only what is
+    invalid: a bad stored trace id means a new trace, a bad stored span id means the
+    ``batch_results`` span becomes a root of the (still linked) stored trace.
+    """
+    warnings: list[str] = []
+
+    def parsed(parse: Callable[[str], Any], value: str | None, fallback: str) -> Any:
+        if not value:
+            return None
+        try:
+            return parse(value)
+        except InvalidTraceContextError as err:
+            if hint.strict:
+                raise
+            warnings.append(f"{err}; {fallback}")
+            logger.warning("%s; %s", err, fallback)
+            return None
+
+    active = parsed(parse_traceparent, hint.traceparent, "ignoring it")
+    if active is None and hint.use_active_context:
+        active = active_span_ids()
+    trace_id = parsed(parse_trace_id, hint.trace_id, "the batch goes to a new trace instead")
+    span_id = None
+    if trace_id is not None:
+        span_id = parsed(parse_span_id, hint.span_id, "batch_results becomes a root span of that trace")
+    link = resolve_link(batch_key, active=active, trace_id=trace_id, parent_span_id=span_id)
+    return link, "; ".join(warnings) or None
 
 
 def usable_cores(env: Mapping[str, str] | None = None) -> int:

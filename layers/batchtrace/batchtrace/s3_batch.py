@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from batchtrace.errors import MissingFileError
-from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.pipeline import TraceHint, hint_from_trace_json, run_batch
 from batchtrace.summary import Summary
 
 logger = logging.getLogger(__name__)
@@ -113,17 +113,9 @@ def trace_hint_for(
     """
     if location.traceparent or location.trace_id:
         return TraceHint(traceparent=location.traceparent, trace_id=location.trace_id, span_id=location.span_id)
-    if trace_doc:
-        traceparent = trace_doc.get("traceparent")
-        if isinstance(traceparent, str) and not trace_doc.get("trace_id"):
-            parts = traceparent.strip().split("-")
-            if len(parts) == 4:
-                return TraceHint(trace_id=parts[1], span_id=parts[2], strict=False)
-            return TraceHint(trace_id=traceparent, strict=False)
-        trace_id = trace_doc.get("trace_id")
-        span_id = trace_doc.get("span_id")
-        if trace_id is not None:
-            return TraceHint(trace_id=str(trace_id), span_id=str(span_id) if span_id else None, strict=False)
+    stored = hint_from_trace_json(trace_doc) if trace_doc else None
+    if stored is not None:
+        return stored
     meta = {k.lower(): v for k, v in metadata.items()}
     if meta.get("trace-id"):
         return TraceHint(trace_id=meta["trace-id"], span_id=meta.get("span-id") or None, strict=False)

@@ -147,6 +147,8 @@ class ForkPool:
         self._conns: list[Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
         self._outstanding: list[deque[int]] = []
+        #: Workers whose pipe broke: never chosen again, even while is_alive() still says True.
+        self._dead: set[int] = set()
         for _ in range(processes):
             parent, child = context.Pipe(duplex=True)
             process = context.Process(target=_serve, args=(child, make_worker), daemon=True)
@@ -163,6 +165,7 @@ class ForkPool:
             self.outcomes.append(conn.recv())
             pending.popleft()
         except (EOFError, OSError):
+            self._dead.add(index)
             lost = sum(pending)
             pending.clear()
             logger.error("a span worker died with %d spans in hand", lost)
@@ -174,17 +177,27 @@ class ForkPool:
             self._collect(self._conns.index(conn))  # type: ignore[arg-type]
 
     def submit(self, items: list[WorkItem]) -> None:
+        """Hand ``items`` to the least busy live worker, waiting while every one is ``depth`` deep.
+
+        When no worker is left alive the chunk is counted as lost, never raised out of the run.
+        """
         while True:
-            index = min(range(len(self._conns)), key=lambda i: len(self._outstanding[i]))
-            if len(self._outstanding[index]) < self.depth and self._procs[index].is_alive():
+            alive = [i for i, process in enumerate(self._procs) if i not in self._dead and process.is_alive()]
+            if not alive:
+                while any(self._outstanding):
+                    self._wait_any()
+                logger.error("no span worker process is alive; %d spans not sent", len(items))
+                self.outcomes.append(ChunkOutcome.lost(len(items), "span worker process died"))
+                return
+            index = min(alive, key=lambda i: len(self._outstanding[i]))
+            if len(self._outstanding[index]) < self.depth:
                 break
-            if not any(self._outstanding):
-                raise RuntimeError("every span worker process has died")
             self._wait_any()
         try:
             self._conns[index].send(items)
             self._outstanding[index].append(len(items))
-        except (BrokenPipeError, OSError):
+        except OSError:
+            self._dead.add(index)
             self.outcomes.append(ChunkOutcome.lost(len(items), "span worker process died"))
 
     def close(self) -> list[ChunkOutcome]:
