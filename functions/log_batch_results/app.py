@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
 from batchtrace.otlp_config import parse_headers
@@ -90,11 +91,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"batches": []}
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin_s
     summaries: list[dict[str, Any]] = []
-    first_error: BatchtraceError | None = None
+    first_error: Exception | None = None
     for location in locations:
         try:
             summaries.append(process_batch(location=location, deadline=deadline))
-        except BatchtraceError as err:
+        except (BatchtraceError, IdempotencyAlreadyInProgressError) as err:
+            # A failed batch (or one another invocation holds) does not stop the others.
             logger.error(str(err), extra={"error_type": type(err).__name__, "output_key": location.output_key})
             first_error = first_error or err
     if first_error is not None:

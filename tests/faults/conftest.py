@@ -1,0 +1,122 @@
+"""Fixtures of the fault tier: a hermetic environment, receivers, moto (S3 + DynamoDB), the handler.
+
+Everything runs on 127.0.0.1. The handler module reads its settings at import, so
+:func:`load_app` sets the environment first and then (re)imports ``app``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.moto_s3 import MotoServer
+from tests.support.otlp_receiver import OtlpReceiver
+
+BUCKET = "batchtrace-faults"
+TABLE = "batchtrace-idempotency"
+
+_SCRUBBED_PREFIXES = ("OTEL_", "RESPAN_", "AWS_", "BATCHTRACE_", "POWERTOOLS_", "_X_AMZN")
+_SCRUBBED_NAMES = ("OTLP_HEADERS_SECRET_ARN", "RESPAN_API_KEY_SECRET_ARN", "IDEMPOTENCY_TABLE", "LAMBDA_TASK_ROOT")
+_KEPT_NAMES = ("AWS_CA_BUNDLE",)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No inherited setting may send spans anywhere real, reach AWS, or change a default."""
+    for name in list(os.environ):
+        if (name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED_NAMES) and name not in _KEPT_NAMES:
+            monkeypatch.delenv(name, raising=False)
+
+
+def _let_batchtrace_logs_propagate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Powertools rewires the ``batchtrace`` logger (no propagation); caplog needs it to propagate."""
+    core = logging.getLogger("batchtrace")
+    monkeypatch.setattr(core, "propagate", True)
+    monkeypatch.setattr(core, "level", logging.NOTSET)
+
+
+@pytest.fixture(autouse=True)
+def _batchtrace_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    _let_batchtrace_logs_propagate(monkeypatch)
+
+
+@pytest.fixture
+def rx() -> Iterator[OtlpReceiver]:
+    """A healthy OTLP/HTTP receiver on 127.0.0.1 (arm faults with ``set_faults``)."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """The session's moto server (S3 and DynamoDB), wiped, with the AWS variables pointing at it."""
+    moto_server.reset()
+    for name, value in moto_server.env().items():
+        monkeypatch.setenv(name, value)
+    return moto_server
+
+
+@pytest.fixture
+def s3(aws: MotoServer) -> Any:
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def idempotency_table(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The idempotency table as the template declares it (partition key ``id``, a string)."""
+    dynamodb = boto3.resource("dynamodb")
+    table = dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    table.wait_until_exists()
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", TABLE)
+    return table
+
+
+@pytest.fixture
+def load_app(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
+    """``load_app(endpoint, **env)``: the handler module, imported after the environment is set.
+
+    Defaults: a 2 s OTLP timeout and a 15 s deadline margin, so with :class:`FakeContext`'s
+    20 s the handler has 5 s to deliver before it must give up cleanly.
+    """
+
+    def load(endpoint: str, **env: str) -> ModuleType:
+        settings = {
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2",
+            "BATCHTRACE_DEADLINE_MARGIN_SECONDS": "15",
+            "POWERTOOLS_SERVICE_NAME": "batchtrace-faults",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_NAMESPACE": "Batchtrace",
+            **env,
+        }
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        for module in ("settings", "event_locations"):
+            if module in sys.modules:
+                importlib.reload(sys.modules[module])
+        app = importlib.reload(sys.modules["app"]) if "app" in sys.modules else importlib.import_module("app")
+        _let_batchtrace_logs_propagate(monkeypatch)
+        return app
+
+    return load
