@@ -323,7 +323,8 @@ def test_a_forked_worker_dying_mid_batch_loses_only_what_it_held(
     original = ChunkWorker.__call__
 
     def dies_on_one_chunk(self: ChunkWorker, items: list[Any]) -> Any:
-        if os.getpid() != parent and any(marker in (request or b"") for request, _, _ in items):
+        requests = [self.read_request(entry) for entry, _, _ in items if entry is not None]
+        if os.getpid() != parent and any(marker in request for request in requests):
             os._exit(3)
         return original(self, items)
 

@@ -144,10 +144,11 @@ class _Chunker:
     items: list[WorkItem] = field(default_factory=list)
     size: int = 0
 
-    def add(self, request_line: bytes | None, result_line: bytes | None, occurrence: int) -> None:
-        self.items.append((request_line, result_line, occurrence))
+    def add(self, request_entry: int | None, result_line: bytes | None, occurrence: int) -> None:
+        self.items.append((request_entry, result_line, occurrence))
         # Content is carried by two attribute sets, so a span is about twice its raw lines.
-        self.size += 2 * (len(request_line or b"") + len(result_line or b"")) + 400
+        request_length = request_entry & 0xFFFFFFFF if request_entry is not None else 0
+        self.size += 2 * (request_length + len(result_line or b"")) + 400
         if len(self.items) >= self.max_items or self.size >= self.max_bytes:
             self.flush()
 
@@ -212,7 +213,7 @@ def run_batch(
         processes = _auto_workers(index.requests) if workers is None else workers
 
         def make_worker() -> ChunkWorker:
-            return ChunkWorker(factory, OtlpSender(otlp, delivery))
+            return ChunkWorker(factory, OtlpSender(otlp, delivery), index.read)
 
         pool: InlinePool | ForkPool = ForkPool(make_worker, processes) if processes > 0 else InlinePool(make_worker())
         chunker = _Chunker(pool, delivery.max_spans_per_request, delivery.max_request_bytes // 2)
@@ -235,21 +236,21 @@ def run_batch(
                     seen[result.custom_id] = occurrence + 1
                     if occurrence:
                         summary.duplicate_ids += 1
-                    request_line = index.take_line(result.custom_id)
+                    request_entry = index.take_entry(result.custom_id)
                     summary.results += 1
-                    if request_line is None:
+                    if request_entry is None:
                         summary.orphan_results += 1
                     if result.failed:
                         summary.errors += 1
                         if result.expired:
                             summary.expired += 1
-                    chunker.add(request_line, line, occurrence)
-            for request_line in index.remaining_lines():
+                    chunker.add(request_entry, line, occurrence)
+            for request_entry in index.remaining_entries():
                 summary.no_result += 1
-                custom_id = request_from_line(request_line).custom_id
+                custom_id = request_from_line(index.read(request_entry)).custom_id
                 occurrence = seen.get(custom_id, 0)
                 seen[custom_id] = occurrence + 1
-                chunker.add(request_line, None, occurrence)
+                chunker.add(request_entry, None, occurrence)
             chunker.flush()
         finally:
             outcomes = pool.close()

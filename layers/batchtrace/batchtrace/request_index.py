@@ -1,17 +1,21 @@
 """An index of the input file by ``custom_id`` that holds offsets, not parsed requests.
 
 The input of a 50,000-request batch is up to 200 MB: it is spooled once to a temporary file
-while each line's offset is recorded, and a request is read back (one ``pread``) and parsed
-again only when its result arrives. Memory then grows with the number of ids, not with the
-size of the prompts.
+(a local file is used in place) while each line's offset is recorded, and a request is read
+back (one ``pread``) and parsed again only when its result arrives. Memory then grows with the
+number of ids, not with the size of the prompts. An entry is one packed int, so forked
+workers can read requests themselves from the shared file instead of receiving their bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
+from typing import IO
 
 import orjson
 
@@ -26,6 +30,21 @@ def request_from_line(line: bytes) -> BatchRequest:
     return request
 
 
+def _local_file_offset(stream: Readable) -> int | None:
+    """Where ``stream`` stands in the regular local file it reads, or ``None`` if it is not one.
+
+    A local file need not be copied: offsets into it are as good as offsets into a spool.
+    """
+    if not isinstance(stream, io.BufferedReader | io.FileIO):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return None
+        return stream.tell()
+    except (OSError, ValueError):
+        return None
+
+
 class RequestIndex:
     """Requests by ``custom_id``, each id's occurrences consumed in input order.
 
@@ -38,7 +57,8 @@ class RequestIndex:
         self.malformed = MalformedLines(source_name)
         self.requests = 0
         self.duplicate_ids = 0
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._spool: IO[bytes] | None = None
+        self._fd = -1
         # custom_id -> packed (offset << 32 | length); a list of them for a duplicated id. One
         # int per request keeps the index near 200 bytes a request at 50,000 requests.
         self._offsets: dict[str, int | list[int]] = {}
@@ -52,14 +72,24 @@ class RequestIndex:
         return index
 
     def load(self, stream: Readable) -> None:
-        """Spool and index ``stream``; malformed lines are counted, never fatal."""
-        spool = self._spool
+        """Index ``stream`` (spooling it unless it is a local file); malformed lines are counted."""
+        base = _local_file_offset(stream)
+        spool = None
+        if base is None:
+            spool = self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._fd = spool.fileno()
+        else:
+            self._fd = stream.fileno()  # type: ignore[attr-defined]
+        start = base or 0
         offsets = self._offsets
         digest = self._digest
-        for line_no, _, line in iter_raw_lines(stream):
-            offset = spool.tell()
-            spool.write(line)
-            spool.write(b"\n")
+        for line_no, position, line in iter_raw_lines(stream):
+            if spool is None:
+                offset = start + position
+            else:
+                offset = spool.tell()
+                spool.write(line)
+                spool.write(b"\n")
             if digest is not None:
                 digest.update(line)
                 digest.update(b"\n")
@@ -78,7 +108,8 @@ class RequestIndex:
             else:
                 offsets[request.custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
                 self.duplicate_ids += 1
-        spool.flush()
+        if spool is not None:
+            spool.flush()
 
     @property
     def content_digest(self) -> str:
@@ -87,8 +118,8 @@ class RequestIndex:
             raise RuntimeError("this index was built with digest=False")
         return self._digest.hexdigest()
 
-    def take_line(self, custom_id: str) -> bytes | None:
-        """The raw line of the next unmatched request with ``custom_id``, or ``None``."""
+    def take_entry(self, custom_id: str) -> int | None:
+        """The entry (see :meth:`read`) of the next unmatched request with ``custom_id``."""
         entries = self._offsets.get(custom_id)
         if entries is None:
             return None
@@ -99,31 +130,43 @@ class RequestIndex:
         else:
             entry = entries
             del self._offsets[custom_id]
-        return os.pread(self._spool.fileno(), entry & 0xFFFFFFFF, entry >> 32)
+        return entry
+
+    def read(self, entry: int) -> bytes:
+        """The raw line behind ``entry``; safe from a forked process (``pread`` keeps no offset)."""
+        return os.pread(self._fd, entry & 0xFFFFFFFF, entry >> 32)
+
+    def take_line(self, custom_id: str) -> bytes | None:
+        """The raw line of the next unmatched request with ``custom_id``, or ``None``."""
+        entry = self.take_entry(custom_id)
+        return None if entry is None else self.read(entry)
 
     def take(self, custom_id: str) -> BatchRequest | None:
         """The next unmatched request with ``custom_id``, or ``None`` when there is none left."""
         line = self.take_line(custom_id)
         return None if line is None else request_from_line(line)
 
-    def remaining_lines(self) -> Iterator[bytes]:
-        """The raw line of every request no result was matched to, in input order."""
+    def remaining_entries(self) -> list[int]:
+        """The entry of every request no result was matched to, in input order."""
         pending = sorted(
             entry
             for entries in self._offsets.values()
             for entry in (entries if isinstance(entries, list) else (entries,))
         )
         self._offsets = {}
-        fd = self._spool.fileno()
-        for entry in pending:
-            yield os.pread(fd, entry & 0xFFFFFFFF, entry >> 32)
+        return pending
+
+    def remaining_lines(self) -> Iterator[bytes]:
+        """The raw line of every request no result was matched to, in input order."""
+        return map(self.read, self.remaining_entries())
 
     def remaining(self) -> Iterator[BatchRequest]:
         """Every request no result was matched to, in input order."""
         return map(request_from_line, self.remaining_lines())
 
     def close(self) -> None:
-        self._spool.close()
+        if self._spool is not None:
+            self._spool.close()
 
     def __enter__(self) -> RequestIndex:
         return self

@@ -29,8 +29,9 @@ from batchtrace.spans import SpanFactory
 
 logger = logging.getLogger(__name__)
 
-#: ``(request line or None, result line or None, occurrence of the custom_id)``.
-WorkItem = tuple[bytes | None, bytes | None, int]
+#: ``(request's index entry or None, result line or None, occurrence of the custom_id)``. The
+#: worker reads the request itself (``RequestIndex.read``), so its bytes never cross a pipe.
+WorkItem = tuple[int | None, bytes | None, int]
 
 
 @dataclass(slots=True)
@@ -55,9 +56,10 @@ class ChunkOutcome:
 class ChunkWorker:
     """Parses, builds, encodes and sends chunks of work items (one instance per process)."""
 
-    def __init__(self, factory: SpanFactory, sender: OtlpSender) -> None:
+    def __init__(self, factory: SpanFactory, sender: OtlpSender, read_request: Callable[[int], bytes]) -> None:
         self.factory = factory
         self.sender = sender
+        self.read_request = read_request
 
     def __call__(self, items: list[WorkItem]) -> ChunkOutcome:
         started = time.perf_counter()
@@ -65,10 +67,12 @@ class ChunkWorker:
         factory = self.factory
         outcome = ChunkOutcome(spans=len(items))
         spans = []
-        for request_line, result_line, occurrence in items:
-            request = request_from_line(request_line) if request_line is not None else None
+        read_request = self.read_request
+        for request_entry, result_line, occurrence in items:
+            request_line = read_request(request_entry) if request_entry is not None else b""
+            request = request_from_line(request_line) if request_entry is not None else None
             result = parse_result(orjson.loads(result_line))[0] if result_line is not None else None
-            longest = max(len(request_line or b""), len(result_line or b""))
+            longest = max(len(request_line), len(result_line or b""))
             span = factory.completion(request, result, occurrence=occurrence, line_length=longest)
             attrs = span.attributes or {}
             input_tokens, output_tokens = (

@@ -9,6 +9,7 @@ same spans and parallel workers agree on the parent without talking.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -49,21 +50,37 @@ class TraceLink:
         return f"{self.trace_id:032x}"
 
     def completion_span_id(self, custom_id: str, occurrence: int = 0) -> int:
-        """The span id of the ``occurrence``-th result for ``custom_id`` (0 for the usual one)."""
+        """The span id of the ``occurrence``-th result for ``custom_id`` (0 for the usual one).
+
+        Equal to ``derive_id(8, trace_id_hex, batch_key, custom_id[, occurrence])``; the hash of
+        the shared prefix is computed once per batch, as this runs for every span.
+        """
+        digest = _prefix_digest(8, self.trace_id_hex, self.batch_key).copy()
+        _feed(digest, custom_id)
         if occurrence:
-            return derive_id(8, self.trace_id_hex, self.batch_key, custom_id, str(occurrence))
-        return derive_id(8, self.trace_id_hex, self.batch_key, custom_id)
+            _feed(digest, str(occurrence))
+        return int.from_bytes(digest.digest(), "big") or 1
+
+
+def _feed(digest: hashlib.blake2b, part: str) -> None:
+    encoded = part.encode("utf-8", "surrogatepass")
+    digest.update(len(encoded).to_bytes(4, "big") + encoded)
+
+
+@functools.lru_cache(maxsize=8)
+def _prefix_digest(size: int, *parts: str) -> hashlib.blake2b:
+    digest = hashlib.blake2b(digest_size=size, person=b"batchtrace")
+    for part in parts:
+        _feed(digest, part)
+    return digest
 
 
 def derive_id(size: int, *parts: str) -> int:
     """A non-zero id of ``size`` bytes from a hash of ``parts`` (length-prefixed: no ambiguity)."""
     digest = hashlib.blake2b(digest_size=size, person=b"batchtrace")
     for part in parts:
-        encoded = part.encode("utf-8", "surrogatepass")
-        digest.update(len(encoded).to_bytes(4, "big"))
-        digest.update(encoded)
-    value = int.from_bytes(digest.digest(), "big")
-    return value or 1
+        _feed(digest, part)
+    return int.from_bytes(digest.digest(), "big") or 1
 
 
 def parse_trace_id(value: str) -> int:
