@@ -119,7 +119,9 @@ def _measure(rx: OtlpReceiver, size: int, runner: str, cmd: list[str], env: dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="5000,20000,50000", help="comma-separated request counts")
-    parser.add_argument("--content-bytes", type=int, default=3600, help="prompt text per request (3,600: ~180 MB at 50,000)")
+    parser.add_argument(
+        "--content-bytes", type=int, default=3600, help="prompt text per request (3,600: ~180 MB at 50,000)"
+    )
     parser.add_argument("--seed-python", default=str(ROOT / ".venv-seed" / "bin" / "python"))
     parser.add_argument("--skip-handler", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated batches here")
