@@ -13,13 +13,11 @@ import json
 import os
 import posixpath
 import sys
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer, aws_env
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.trace_tree import render_trace_tree
@@ -29,23 +27,6 @@ EVENT = ROOT / "events" / "s3-put.json"
 SAMPLES = ROOT / "samplefiles"
 #: Upload order matters: the output file's creation is what triggers the function.
 UPLOAD_ORDER = ("input.jsonl", "trace.json", "errors.jsonl", "output.jsonl")
-
-
-@dataclass
-class DemoContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name: str = "LogBatchResultsFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LogBatchResultsFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/LogBatchResultsFunction"
-    log_stream_name: str = "demo"
-    deadline_ms: int = field(default_factory=lambda: int(time.time() * 1000) + 900_000)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(self.deadline_ms - int(time.time() * 1000), 0)
 
 
 def main() -> int:
@@ -73,7 +54,7 @@ def main() -> int:
         print(f"invoking app.lambda_handler with {EVENT.relative_to(ROOT)}\n")
 
         app = importlib.import_module("app")
-        summary = app.lambda_handler(event, DemoContext())
+        summary = app.lambda_handler(event, FakeLambdaContext(remaining_ms=900_000))
 
         print("summary returned by the function:")
         print(json.dumps(summary, indent=2, ensure_ascii=False))

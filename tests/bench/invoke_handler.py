@@ -9,21 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import uuid
 from urllib.parse import quote_plus
 
-
-class _Context:
-    function_name = "LogBatchResultsFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:LogBatchResultsFunction"
-    aws_request_id = str(uuid.uuid4())
-    _deadline = time.time() + 900
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.time()) * 1000)
+from tests.support.lambda_context import FakeLambdaContext
 
 
 def main(bucket: str, key: str) -> int:
@@ -38,7 +26,7 @@ def main(bucket: str, key: str) -> int:
             }
         ]
     }
-    summary = app.lambda_handler(event, _Context())
+    summary = app.lambda_handler(event, FakeLambdaContext(remaining_ms=900_000))
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0
 

@@ -35,7 +35,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.demo import DemoContext
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import unused_port
 
@@ -239,7 +239,7 @@ def delivered(phoenix: Phoenix) -> Delivered:
         # another test may have imported it under other variables, so give it this test's.
         mp.setattr(app, "s3", boto3.client("s3"))
         mp.setattr(app, "settings", app.Settings.from_env())
-        context = DemoContext(deadline_ms=int(time.time() * 1000) + 300_000)
+        context = FakeLambdaContext(remaining_ms=300_000)
         summary = app.lambda_handler(event, context)
 
     expected = summary["spans_exported"]

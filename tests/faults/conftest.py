@@ -96,7 +96,7 @@ def idempotency_table(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
 def load_app(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     """``load_app(endpoint, **env)``: the handler module, imported after the environment is set.
 
-    Defaults: a 2 s OTLP timeout and a 15 s deadline margin, so with :class:`FakeContext`'s
+    Defaults: a 2 s OTLP timeout and a 15 s deadline margin, so with :class:`FakeLambdaContext`'s
     20 s the handler has 5 s to deliver before it must give up cleanly.
     """
 

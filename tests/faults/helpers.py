@@ -20,13 +20,14 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
 from batchtrace import DeliveryPolicy, OtlpConfig, Summary, TraceHint, run_batch
 
 from tests.faults.batch_builder import FaultBatch
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.otlp_receiver import DROPPED, Faults, OtlpReceiver, ReceivedSpan
 
 CUSTOM_ID = "batchtrace.custom_id"
@@ -229,24 +230,6 @@ def assert_accounted(summary: Summary | dict[str, Any], expected: Expected, *, f
 # ---------------------------------------------------------------------------- Lambda
 
 
-@dataclass
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    remaining_ms: int = 20_000
-    function_name: str = "LogBatchResultsFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LogBatchResultsFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/LogBatchResultsFunction"
-    log_stream_name: str = "2026/01/01/[$LATEST]faults"
-    _started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int(self.remaining_ms - (time.monotonic() - self._started) * 1000), 0)
-
-
 def s3_event(bucket: str, key: str, *, version_id: str | None = None, sequencer: str = "0067CE3A29634F1B00") -> dict:
     """An S3 ObjectCreated notification for one object, key URL-encoded as S3 sends it."""
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": 1, "eTag": "0" * 32, "sequencer": sequencer}
@@ -303,8 +286,8 @@ def eventbridge_event(bucket: str, key: str, *, version_id: str | None = None) -
     }
 
 
-def invoke(app: Any, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
-    result = app.lambda_handler(event, context or FakeContext())
+def invoke(app: Any, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    result = app.lambda_handler(event, context or FakeLambdaContext())
     json.dumps(result)  # what Lambda and Step Functions get must be JSON
     return result  # type: ignore[no-any-return]
 

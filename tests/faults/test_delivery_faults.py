@@ -24,7 +24,7 @@ from tests.faults.helpers import (
     PARENT_SPAN_ID,
     TRACE_ID,
     Expected,
-    FakeContext,
+    FakeLambdaContext,
     ScriptedReceiver,
     assert_accounted,
     assert_exactly_once,
@@ -450,7 +450,7 @@ def test_handler_with_the_receiver_down_raises_delivery_error_before_lambda_woul
     app = load_app(f"http://127.0.0.1:{unused_port()}/v1/traces")
     started = time.monotonic()
     with pytest.raises(DeliveryError) as caught:
-        invoke(app, s3_event(BUCKET, key), FakeContext(remaining_ms=20_000))  # margin 15 s: 5 s to deliver
+        invoke(app, s3_event(BUCKET, key), FakeLambdaContext(remaining_ms=20_000))  # margin 15 s: 5 s to deliver
     elapsed = time.monotonic() - started
     assert elapsed < 6.0, f"the handler ran {elapsed:.1f} s of a 5 s budget"
     n = len(expected)

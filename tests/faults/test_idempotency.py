@@ -26,7 +26,7 @@ from tests.faults.helpers import (
     PARENT_SPAN_ID,
     TRACE_ID,
     Expected,
-    FakeContext,
+    FakeLambdaContext,
     assert_accounted,
     assert_exactly_once,
     eventbridge_event,
@@ -124,7 +124,7 @@ def test_a_duplicate_event_exports_nothing_and_returns_the_first_summary(
     attempts = rx.attempts
     assert the_record(idempotency_table)["status"] == "COMPLETED"
 
-    second = invoke(app, event, FakeContext())  # Lambda's redelivery: a new request id
+    second = invoke(app, event, FakeLambdaContext())  # Lambda's redelivery: a new request id
     assert second == first, "a duplicate returns the first summary, timings included"
     assert rx.attempts == attempts, "a duplicate must not export anything"
     assert_exactly_once(rx.spans, expected)
@@ -174,7 +174,7 @@ def test_a_failed_first_run_lets_the_retry_through(
     event = s3_event(BUCKET, key, version_id="v1")
     rx.set_faults(always_status=500)
     with pytest.raises(DeliveryError) as caught:
-        invoke(app, event, FakeContext(remaining_ms=17_000))  # margin 15 s: 2 s of retries
+        invoke(app, event, FakeLambdaContext(remaining_ms=17_000))  # margin 15 s: 2 s of retries
     n = len(expected)
     assert f"{n} of {n} spans not delivered" in str(caught.value)
     assert rx.spans == []
@@ -272,7 +272,7 @@ def test_the_in_progress_record_expires_when_the_lambda_would_have_timed_out(
     watcher = threading.Thread(target=watch, daemon=True)
     started_ms = time.time() * 1000
     watcher.start()
-    invoke(app, s3_event(BUCKET, key, version_id="v1"), FakeContext(remaining_ms=20_000))
+    invoke(app, s3_event(BUCKET, key, version_id="v1"), FakeLambdaContext(remaining_ms=20_000))
     watcher.join(6)
     assert seen, "never saw the INPROGRESS record"
     expiry = int(seen[0]["in_progress_expiration"])

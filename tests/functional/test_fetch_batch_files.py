@@ -21,7 +21,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from tests.support.fake_openai import FakeOpenAI, batch_object
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import aws_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,20 +49,6 @@ def load_fetch_app(name: str = "fetch_batch_files_app") -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object Powertools reads."""
-
-    function_name: str = "FetchBatchFilesFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:FetchBatchFilesFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 @contextlib.contextmanager
@@ -96,6 +83,11 @@ def moto_process() -> Iterator[str]:
             proc.wait()
 
 
+def fetch_context() -> FakeLambdaContext:
+    """The fetch function's context: its name and 512 MB, with all of Lambda's 15 minutes."""
+    return FakeLambdaContext(remaining_ms=900_000, function_name="FetchBatchFilesFunction", memory_limit_in_mb=512)
+
+
 @dataclass
 class World:
     app: ModuleType
@@ -104,7 +96,7 @@ class World:
     secret_arn: str
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self.app.lambda_handler(event, LambdaContext())  # type: ignore[no-any-return]
+        return self.app.lambda_handler(event, fetch_context())  # type: ignore[no-any-return]
 
     def body(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[no-any-return]

@@ -14,9 +14,7 @@ import json
 import re
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -40,6 +38,7 @@ from tests.functional.hostile_batch import (
     make_hostile_batch,
     with_oversized_request,
 )
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan, unused_port
 
@@ -56,26 +55,8 @@ CALLER_SPAN_ID = "00f067aa0ba902b7"
 #: A prefix a naive handler mangles: spaces (``+`` in the event), a literal ``+`` (``%2B``), non-ASCII.
 HOSTILE_PREFIX = "batches/Q1 résumé runs/2026+03 日本"
 
-#: Seconds the handler keeps back from Lambda's remaining time; with FakeContext's 20 s, 5 s to deliver.
+#: Seconds the handler keeps back from Lambda's remaining time; with FakeLambdaContext's 20 s, 5 s to deliver.
 DEADLINE_MARGIN_S = "15"
-
-
-@dataclass
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    remaining_ms: int = 20_000
-    function_name: str = "LogBatchResultsFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LogBatchResultsFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/LogBatchResultsFunction"
-    log_stream_name: str = "2026/11/24/[$LATEST]functional"
-    _started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int(self.remaining_ms - (time.monotonic() - self._started) * 1000), 0)
 
 
 @pytest.fixture
@@ -144,8 +125,8 @@ def eventbridge_event(bucket: str, key: str) -> dict[str, Any]:
     return event
 
 
-def invoke(handler: ModuleType, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
-    result = handler.lambda_handler(event, context or FakeContext())
+def invoke(handler: ModuleType, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    result = handler.lambda_handler(event, context or FakeLambdaContext())
     json.dumps(result)  # what Lambda and Step Functions get must be JSON
     return result  # type: ignore[no-any-return]
 
@@ -430,7 +411,7 @@ def test_receiver_down_raises_delivery_error_before_the_deadline(
     key = upload(s3, batch, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     started = time.monotonic()
     with pytest.raises(DeliveryError) as caught:
-        invoke(handler, s3_event((BUCKET, key)), FakeContext(remaining_ms=17_000))  # 2 s to deliver
+        invoke(handler, s3_event((BUCKET, key)), FakeLambdaContext(remaining_ms=17_000))  # 2 s to deliver
     assert time.monotonic() - started < 10
     summary = caught.value.summary.as_dict()
     assert_summary(summary, batch, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id, delivered=False)

@@ -30,7 +30,7 @@ import boto3
 import pytest
 import requests
 
-from tests.functional.test_fetch_batch_files import LambdaContext, load_fetch_app
+from tests.functional.test_fetch_batch_files import fetch_context, load_fetch_app
 from tests.functional.test_state_machine_definition import FETCH_ARN, LOG_ARN, load_definition
 from tests.functional.test_state_machine_interpreter import (
     HTTP_INVOKE,
@@ -42,6 +42,7 @@ from tests.functional.test_state_machine_interpreter import (
     lambda_task,
 )
 from tests.support.fake_openai import FakeOpenAI, batch_object
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -102,9 +103,12 @@ class Lifecycle:
             HTTP_INVOKE: openai_http_task(API_KEY),
             LAMBDA_INVOKE: lambda_task(
                 {
-                    FETCH_ARN: lambda payload: self.fetch_app.lambda_handler(payload, LambdaContext()),
+                    FETCH_ARN: lambda payload: self.fetch_app.lambda_handler(
+                        payload,
+                        fetch_context(),
+                    ),
                     LOG_ARN: lambda payload: self.log_app.lambda_handler(
-                        payload, LambdaContext(function_name="LogBatchResultsFunction", memory_limit_in_mb=1024)
+                        payload, FakeLambdaContext(remaining_ms=900_000)
                     ),
                 }
             ),
@@ -210,7 +214,7 @@ def test_sample_batch_from_polling_to_spans(lifecycle: Lifecycle) -> None:
     record = s3_event["Records"][0]["s3"]
     record["bucket"]["name"] = BUCKET
     record["object"].update(key=folder + "output.jsonl", versionId=version)
-    again = lifecycle.log_app.lambda_handler(s3_event, LambdaContext(function_name="LogBatchResultsFunction"))
+    again = lifecycle.log_app.lambda_handler(s3_event, FakeLambdaContext(remaining_ms=900_000))
     assert again == summary
     assert lifecycle.receiver.span_count == summary["spans_built"], "the S3 trigger exported the batch again"
 
