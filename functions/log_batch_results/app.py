@@ -52,7 +52,8 @@ def _otlp_config() -> OtlpConfig:
 
 def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
     """One batch; its summary, or :class:`DeliveryError` once all it could deliver is delivered."""
-    logger.append_keys(batch_id=location.batch_id or location.output_key)
+    logger.remove_keys(["trace_id"])  # an earlier batch's, in a multi-record event
+    logger.append_keys(batch_id=location.batch_id, output_key=location.output_key)
     summary = run_s3_batch(
         s3,
         location,
@@ -60,7 +61,7 @@ def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
         otlp=_otlp_config(),
         delivery=DeliveryPolicy(deadline=deadline),
         content=settings.content,
-        on_trace=lambda trace_id: logger.append_keys(trace_id=trace_id),
+        on_trace=lambda batch_id, trace_id: logger.append_keys(batch_id=batch_id, trace_id=trace_id),
     )
     logger.append_keys(batch_id=summary.batch_id, trace_id=summary.trace_id)
     for name in ("spans_exported", "spans_failed", "input_tokens", "output_tokens", "malformed_lines"):

@@ -171,7 +171,7 @@ def run_batch(
     resource: Resource | None = None,
     input_name: str = "input",
     workers: int | None = None,
-    on_trace: Callable[[str], None] | None = None,
+    on_trace: Callable[[str | None, str], None] | None = None,
 ) -> Summary:
     """Turn one batch into spans and deliver them; returns the summary (never raises on delivery).
 
@@ -179,7 +179,7 @@ def run_batch(
     any. ``batch`` is OpenAI's batch object when known (its timestamps bound the batch span).
     ``workers`` is the number of forked span-building processes (0: in this process; ``None``:
     ``BATCHTRACE_WORKERS``, else one per core for large batches). ``on_trace`` is told the
-    trace id as soon as it is known (before the input is read when the batch id is given), so
+    batch id and trace id as soon as the trace id is known (before the input is read when the batch id is given), so
     a caller can put it on every log line.
     Raises :class:`InvalidTraceContextError` for an invalid strict hint, before sending anything.
     """
@@ -191,7 +191,7 @@ def run_batch(
     summary = Summary(batch_id=batch_id)
     resolved = _resolve(hint, batch_id) if batch_id else None
     if resolved and on_trace:
-        on_trace(resolved[0].trace_id_hex)
+        on_trace(batch_id, resolved[0].trace_id_hex)
     stage = time.perf_counter()
     with RequestIndex.from_stream(input_stream, input_name, digest=batch_id is None) as index:
         summary.stage_ms["read_input"] = _ms_since(stage)
@@ -200,7 +200,7 @@ def run_batch(
         if resolved is None:
             resolved = _resolve(hint, f"input:{index.content_digest}")
             if on_trace:
-                on_trace(resolved[0].trace_id_hex)
+                on_trace(batch_id, resolved[0].trace_id_hex)
         link, link_warning = resolved
         summary.trace_id = link.trace_id_hex
         factory = SpanFactory(
