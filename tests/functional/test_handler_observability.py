@@ -63,8 +63,10 @@ def invocation(
 
     app: ModuleType = importlib.reload(sys.modules["app"]) if "app" in sys.modules else importlib.import_module("app")
     logs = io.StringIO()
+    # Powertools loggers of one service share a stdlib logger that keeps the level and handler it
+    # was first given (another test module's): set both for this invocation.
+    app.logger.setLevel("INFO")
     handler = app.logger.registered_handler
-    # Powertools keeps the handler (and the stdout it first saw) across reloads: point it here.
     handler.setStream(logs)
     monkeypatch.setattr(cold_start, "is_cold_start", True)
     try:
