@@ -34,7 +34,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -368,10 +368,15 @@ def _copy(
 
 
 def copy_batch_files(
-    event: Any, *, settings: FetchSettings, s3: Any, http: urllib3.PoolManager, api_key: str
+    event: Any, *, settings: FetchSettings, s3: Any, http: urllib3.PoolManager, read_key: Callable[[], str]
 ) -> dict[str, Any]:
-    """Copy the batch's files into its folder; return LogBatchResultsFunction's payload."""
+    """Copy the batch's files into its folder; return LogBatchResultsFunction's payload.
+
+    The payload is validated before ``read_key`` fetches the API key: a bad request costs no
+    call to Secrets Manager, let alone to OpenAI.
+    """
     files = BatchFiles.from_event(event)
+    api_key = read_key()
     logger.append_keys(batch_id=files.batch_id)
     logger.info(
         "copying batch files",
@@ -457,7 +462,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             settings=settings,
             s3=_s3_client(),
             http=_http(settings.connect_timeout_s, settings.read_timeout_s, settings.retry_backoff_s),
-            api_key=read_api_key(settings.api_key_secret_arn),
+            read_key=lambda: read_api_key(settings.api_key_secret_arn),
         )
     except FetchError as err:
         logger.error(str(err), extra={"error_type": type(err).__name__})

@@ -656,3 +656,50 @@ def test_a_return_value_that_is_not_json_fails(
         result = rt.invoke({}, timeout=60)
     assert not result.ok
     assert result.error_type == "Runtime.MarshalError", rt.explain(result)
+
+
+# --------------------------------------------------------------------------- paths the sample batch does not take
+
+
+def test_forked_span_workers_run_in_the_built_function(
+    built: Built,
+    runtime_packages: Path,
+    function_env: dict[str, str],
+    s3: Any,
+    receiver: OtlpReceiver,
+    tmp_path: Path,
+) -> None:
+    """The sample is below the size that forks span workers; forced, they run under awslambdaric too."""
+    _upload(s3)
+    env = {**function_env, "BATCHTRACE_WORKERS": "2"}
+    with run_runtime(built, runtime_packages, env, tmp_path / "runtime.log") as rt:
+        result = rt.invoke(_event("s3-put.json"), timeout=120)
+        assert result.ok, rt.explain(result)
+        _assert_sample_trace(receiver, result.payload, rt)
+
+
+def test_the_built_fetch_function_imports_and_rejects_a_bad_payload(
+    built: Built, runtime_packages: Path, function_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The state machine's copy step is built with the same layer: its imports resolve there."""
+    fetch = built.template["Resources"]["FetchBatchFilesFunction"]
+    fetch_built = Built(
+        root=built.root,
+        template=built.template,
+        function=fetch,
+        function_dir=built.root / fetch["Properties"]["CodeUri"],
+        layer_paths=_layer_paths(built.root, built.template, fetch),
+        handler=fetch["Properties"]["Handler"],
+        runtime=_prop(built.template, fetch, "Runtime"),
+        timeout_s=float(_prop(built.template, fetch, "Timeout") or 3),
+        memory_mb=int(_prop(built.template, fetch, "MemorySize") or 128),
+    )
+    assert (fetch_built.function_dir / "app.py").is_file()
+    assert not (fetch_built.function_dir / "batchtrace").exists(), "the core comes from the layer only"
+    secret_arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:openai-AbCdEf"
+    env = {**function_env, "OPENAI_API_KEY_SECRET_ARN": secret_arn}
+    with run_runtime(fetch_built, runtime_packages, env, tmp_path / "runtime.log") as rt:
+        result = rt.invoke({"batch_id": "../not-a-batch"}, timeout=60)
+    assert not result.ok
+    assert result.phase == "invoke", rt.explain(result)
+    assert result.error_type == "InvalidBatchPayloadError", rt.explain(result)
