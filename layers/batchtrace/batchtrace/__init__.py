@@ -18,9 +18,10 @@ from batchtrace.errors import (
 )
 from batchtrace.genai_attributes import ContentPolicy
 from batchtrace.otlp_config import OtlpConfig
-from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.pipeline import run_batch
 from batchtrace.s3_batch import BatchLocation, FileNames, run_s3_batch
 from batchtrace.summary import Summary
+from batchtrace.trace_link import TraceHint
 
 __all__ = [
     "BatchLocation",

@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 
 from batchtrace.errors import DeliveryError
-from batchtrace.pipeline import TraceHint, run_batch
+from batchtrace.pipeline import run_batch
 from batchtrace.summary import Summary
+from batchtrace.trace_link import TraceHint
 
 
 def _jsonl(lines: Iterable[Any]) -> io.BytesIO:

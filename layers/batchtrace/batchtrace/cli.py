@@ -21,7 +21,8 @@ from batchtrace import __version__
 from batchtrace.delivery import DeliveryPolicy
 from batchtrace.errors import InputError, MissingFileError
 from batchtrace.genai_attributes import ContentPolicy
-from batchtrace.pipeline import TraceHint, hint_from_trace_json, run_batch
+from batchtrace.pipeline import run_batch
+from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
 

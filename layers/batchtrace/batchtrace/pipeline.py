@@ -9,129 +9,25 @@ a raised error) is the caller's business too.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 
 from batchtrace.delivery import DeliveryPolicy, DeliveryReport, OtlpSender
-from batchtrace.errors import InvalidTraceContextError
 from batchtrace.genai_attributes import ContentPolicy
 from batchtrace.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
 from batchtrace.openai_format import parse_result
 from batchtrace.otlp_config import OtlpConfig
 from batchtrace.request_index import RequestIndex, request_from_line
-from batchtrace.span_workers import ChunkWorker, ForkPool, InlinePool, WorkItem
+from batchtrace.span_workers import ChunkWorker, ForkPool, InlinePool, WorkItem, worker_count
 from batchtrace.spans import BatchTimes, SpanFactory
 from batchtrace.summary import Summary
-from batchtrace.trace_link import (
-    TraceLink,
-    active_span_ids,
-    parse_span_id,
-    parse_trace_id,
-    parse_traceparent,
-    resolve_link,
-)
+from batchtrace.trace_link import TraceHint, resolve_hint
 
 logger = logging.getLogger(__name__)
-
-#: Below this many requests, forking workers costs more than it saves.
-PARALLEL_MIN_REQUESTS = 2_000
-MAX_AUTO_WORKERS = 4
-LAMBDA_MB_PER_VCPU = 1_769
-
-
-@dataclass(slots=True, frozen=True)
-class TraceHint:
-    """What the caller knows about the submitting trace, strongest first.
-
-    ``traceparent`` (a caller's live context) and ``use_active_context`` (the current OTel
-    span) nest completions directly under that span; ``trace_id``/``span_id`` are stored ids.
-    With ``strict`` an invalid id raises :class:`InvalidTraceContextError`; without it (ids read
-    from ``trace.json`` or object metadata) the batch falls back to a new trace and says so.
-    """
-
-    traceparent: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    use_active_context: bool = False
-    strict: bool = True
-
-
-def hint_from_trace_json(doc: Mapping[str, Any]) -> TraceHint | None:
-    """The (non-strict) hint stored in a ``trace.json``: ``trace_id``/``span_id`` or ``traceparent``."""
-    trace_id, span_id, traceparent = doc.get("trace_id"), doc.get("span_id"), doc.get("traceparent")
-    if trace_id is None and isinstance(traceparent, str):
-        parts = traceparent.strip().split("-")
-        trace_id, span_id = (parts[1], parts[2]) if len(parts) == 4 else (traceparent, None)
-    if trace_id is None:
-        return None
-    return TraceHint(trace_id=str(trace_id), span_id=str(span_id) if span_id else None, strict=False)
-
-
-def _resolve(hint: TraceHint, batch_key: str) -> tuple[TraceLink, str | None]:
-    """The trace link for ``hint``, and a warning when a non-strict part of it had to be ignored.
-
-    Strict hints raise :class:`InvalidTraceContextError`. Non-strict ones lose only what is
-    invalid: a bad stored trace id means a new trace, a bad stored span id means the
-    ``batch_results`` span becomes a root of the (still linked) stored trace.
-    """
-    warnings: list[str] = []
-
-    def parsed(parse: Callable[[str], Any], value: str | None, fallback: str) -> Any:
-        if not value:
-            return None
-        try:
-            return parse(value)
-        except InvalidTraceContextError as err:
-            if hint.strict:
-                raise
-            warnings.append(f"{err}; {fallback}")
-            logger.warning("%s; %s", err, fallback)
-            return None
-
-    active = parsed(parse_traceparent, hint.traceparent, "ignoring it")
-    if active is None and hint.use_active_context:
-        active = active_span_ids()
-    trace_id = parsed(parse_trace_id, hint.trace_id, "the batch goes to a new trace instead")
-    span_id = None
-    if trace_id is not None:
-        span_id = parsed(parse_span_id, hint.span_id, "batch_results becomes a root span of that trace")
-    link = resolve_link(batch_key, active=active, trace_id=trace_id, parent_span_id=span_id)
-    return link, "; ".join(warnings) or None
-
-
-def usable_cores(env: Mapping[str, str] | None = None) -> int:
-    """Cores this process may really use, which is often fewer than ``os.cpu_count()``.
-
-    Lambda shows two CPUs at any memory size but grants CPU time in proportion to memory (one
-    vCPU per 1,769 MB); containers cap it with a cgroup quota; both are taken into account.
-    """
-    env = os.environ if env is None else env
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, round(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    if memory.isdigit():
-        cores = min(cores, max(1, int(memory) // LAMBDA_MB_PER_VCPU))
-    return max(cores, 1)
-
-
-def _auto_workers(requests: int) -> int:
-    """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per usable core for big batches."""
-    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
-    if configured.isdigit():
-        return int(configured)
-    cores = usable_cores()
-    return min(cores, MAX_AUTO_WORKERS) if cores > 1 and requests >= PARALLEL_MIN_REQUESTS else 0
 
 
 @dataclass(slots=True)
@@ -189,7 +85,7 @@ def run_batch(
     otlp = otlp or OtlpConfig.resolve()
     batch_id = batch_id or (str(batch["id"]) if batch and isinstance(batch.get("id"), str) else None)
     summary = Summary(batch_id=batch_id)
-    resolved = _resolve(hint, batch_id) if batch_id else None
+    resolved = resolve_hint(hint, batch_id) if batch_id else None
     if resolved and on_trace:
         on_trace(batch_id, resolved[0].trace_id_hex)
     stage = time.perf_counter()
@@ -198,7 +94,7 @@ def run_batch(
         summary.requests = index.requests
         summary.duplicate_ids = index.duplicate_ids
         if resolved is None:
-            resolved = _resolve(hint, f"input:{index.content_digest}")
+            resolved = resolve_hint(hint, f"input:{index.content_digest}")
             if on_trace:
                 on_trace(batch_id, resolved[0].trace_id_hex)
         link, link_warning = resolved
@@ -210,7 +106,7 @@ def run_batch(
             times=BatchTimes.from_batch(batch),
             resource=resource,
         )
-        processes = _auto_workers(index.requests) if workers is None else workers
+        processes = worker_count(index.requests) if workers is None else workers
 
         def make_worker() -> ChunkWorker:
             return ChunkWorker(factory, OtlpSender(otlp, delivery), index.read)

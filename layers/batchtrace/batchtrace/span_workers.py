@@ -14,11 +14,13 @@ import contextlib
 import gc
 import logging
 import multiprocessing
+import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 import orjson
 
@@ -216,3 +218,39 @@ class ForkPool:
             if process.is_alive():
                 process.kill()
         return self.outcomes
+
+
+#: Below this many requests, forking workers costs more than it saves.
+PARALLEL_MIN_REQUESTS = 2_000
+MAX_AUTO_WORKERS = 4
+#: Lambda grants CPU in proportion to memory: one vCPU per 1,769 MB.
+LAMBDA_MB_PER_VCPU = 1_769
+
+
+def usable_cores(env: Mapping[str, str] | None = None) -> int:
+    """Cores this process may really use, which is often fewer than ``os.cpu_count()``.
+
+    Lambda shows two CPUs at any memory size but grants CPU time in proportion to memory (one
+    vCPU per 1,769 MB); containers cap it with a cgroup quota; both are taken into account.
+    """
+    env = os.environ if env is None else env
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, round(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory.isdigit():
+        cores = min(cores, max(1, int(memory) // LAMBDA_MB_PER_VCPU))
+    return max(cores, 1)
+
+
+def worker_count(requests: int) -> int:
+    """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per usable core for big batches."""
+    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
+    if configured.isdigit():
+        return int(configured)
+    cores = usable_cores()
+    return min(cores, MAX_AUTO_WORKERS) if cores > 1 and requests >= PARALLEL_MIN_REQUESTS else 0

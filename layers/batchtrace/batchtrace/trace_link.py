@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from batchtrace.errors import InvalidTraceContextError
+
+logger = logging.getLogger(__name__)
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -142,3 +147,63 @@ def resolve_link(
         parent_span_id = None
     batch_span_id = derive_id(8, f"{trace_id:032x}", batch_key, "batch_results")
     return TraceLink(mode, trace_id, batch_span_id, batch_span_id, parent_span_id, batch_key)
+
+
+@dataclass(slots=True, frozen=True)
+class TraceHint:
+    """What the caller knows about the submitting trace, strongest first.
+
+    ``traceparent`` (a caller's live context) and ``use_active_context`` (the current OTel
+    span) nest completions directly under that span; ``trace_id``/``span_id`` are stored ids.
+    With ``strict`` an invalid id raises :class:`InvalidTraceContextError`; without it (ids read
+    from ``trace.json`` or object metadata) the batch falls back to a new trace and says so.
+    """
+
+    traceparent: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    use_active_context: bool = False
+    strict: bool = True
+
+
+def hint_from_trace_json(doc: Mapping[str, Any]) -> TraceHint | None:
+    """The (non-strict) hint stored in a ``trace.json``: ``trace_id``/``span_id`` or ``traceparent``."""
+    trace_id, span_id, traceparent = doc.get("trace_id"), doc.get("span_id"), doc.get("traceparent")
+    if trace_id is None and isinstance(traceparent, str):
+        parts = traceparent.strip().split("-")
+        trace_id, span_id = (parts[1], parts[2]) if len(parts) == 4 else (traceparent, None)
+    if trace_id is None:
+        return None
+    return TraceHint(trace_id=str(trace_id), span_id=str(span_id) if span_id else None, strict=False)
+
+
+def resolve_hint(hint: TraceHint, batch_key: str) -> tuple[TraceLink, str | None]:
+    """The trace link for ``hint``, and a warning when a non-strict part of it had to be ignored.
+
+    Strict hints raise :class:`InvalidTraceContextError`. Non-strict ones lose only what is
+    invalid: a bad stored trace id means a new trace, a bad stored span id means the
+    ``batch_results`` span becomes a root of the (still linked) stored trace.
+    """
+    warnings: list[str] = []
+
+    def parsed(parse: Callable[[str], Any], value: str | None, fallback: str) -> Any:
+        if not value:
+            return None
+        try:
+            return parse(value)
+        except InvalidTraceContextError as err:
+            if hint.strict:
+                raise
+            warnings.append(f"{err}; {fallback}")
+            logger.warning("%s; %s", err, fallback)
+            return None
+
+    active = parsed(parse_traceparent, hint.traceparent, "ignoring it")
+    if active is None and hint.use_active_context:
+        active = active_span_ids()
+    trace_id = parsed(parse_trace_id, hint.trace_id, "the batch goes to a new trace instead")
+    span_id = None
+    if trace_id is not None:
+        span_id = parsed(parse_span_id, hint.span_id, "batch_results becomes a root span of that trace")
+    link = resolve_link(batch_key, active=active, trace_id=trace_id, parent_span_id=span_id)
+    return link, "; ".join(warnings) or None
