@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,7 +42,11 @@ def log_batch_results(
 
     Returns the :class:`Summary`; raises :class:`DeliveryError` (carrying it) when some spans
     could not be delivered, and :class:`InvalidTraceContextError` for a malformed ``trace_id``.
+    It runs in the caller's process (no forked workers, which a threaded application may not
+    survive) unless ``workers=N`` or ``BATCHTRACE_WORKERS`` asks for them.
     """
+    if "workers" not in options and not os.environ.get("BATCHTRACE_WORKERS", "").strip().isdigit():
+        options["workers"] = 0
     summary = run_batch(
         _jsonl(requests),
         [("results", _jsonl(results))],
