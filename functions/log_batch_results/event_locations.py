@@ -40,6 +40,8 @@ def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
     """
     if not isinstance(event, Mapping):
         raise InputError(f"unrecognised event: expected a JSON object, got {type(event).__name__}")
+    if event.get("Event") == "s3:TestEvent":
+        return []  # S3 sends one when a notification is configured: nothing to process
     if "Records" in event:
         records = S3Event(dict(event)).records
         found = [

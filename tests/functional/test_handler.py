@@ -549,3 +549,10 @@ def test_the_three_sample_events_send_identical_spans(
         seen.append(sorted((s.trace_id, s.span_id, s.parent_span_id, s.name) for s in spans))
     assert len(EVENT_FILES) == 3
     assert seen[0] == seen[1] == seen[2]
+
+
+def test_the_s3_test_event_is_acknowledged_without_work(handler: ModuleType, receiver: OtlpReceiver) -> None:
+    """S3 sends ``s3:TestEvent`` when a notification is configured: no error, no retry, no spans."""
+    event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-24T00:00:00Z", "Bucket": BUCKET}
+    assert invoke(handler, event) == {"batches": []}
+    assert receiver.attempts == 0

@@ -170,3 +170,9 @@ def test_malformed_lines_are_counted_with_line_numbers() -> None:
     assert malformed.count == MAX_LOGGED_MALFORMED + 10
     assert malformed.examples[0] == (1, "invalid JSON")
     assert len(malformed.examples) <= MAX_LOGGED_MALFORMED
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_line() -> None:
+    """Some editors save JSONL with a UTF-8 BOM; the first request must not be lost to it."""
+    obj, reason = parse_object(b'\xef\xbb\xbf{"custom_id": "first"}')
+    assert obj == {"custom_id": "first"}, reason

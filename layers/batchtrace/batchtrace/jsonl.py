@@ -17,6 +17,7 @@ import orjson
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
+_BOM = b"\xef\xbb\xbf"
 #: How many malformed lines per file are logged one by one before only the count goes on.
 MAX_LOGGED_MALFORMED = 50
 
@@ -75,6 +76,8 @@ def iter_raw_lines(stream: Readable, chunk_size: int = CHUNK_SIZE) -> Iterator[t
 def parse_object(line: bytes) -> tuple[dict[str, Any] | None, str]:
     """Parse one line into a JSON object, or return ``(None, reason)`` saying why not."""
     stripped = line.strip()
+    if stripped.startswith(_BOM):  # files saved by some editors start with one
+        stripped = stripped[len(_BOM) :].lstrip()
     if not stripped:
         return None, "blank line"
     try:
