@@ -29,9 +29,9 @@ from botocore.config import Config
 from event_locations import locations_from_event
 from settings import Settings
 
-logger = Logger()
-metrics = Metrics(namespace="Batchtrace")
 settings = Settings.from_env()
+logger = Logger()
+metrics = Metrics(namespace=settings.metrics_namespace)
 s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 copy_config_to_registered_loggers(source_logger=logger, include={"batchtrace"})
 idempotency = IdempotencyConfig(event_key_jmespath="[bucket, output_key, object_tag]", expires_after_seconds=86_400)

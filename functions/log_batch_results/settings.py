@@ -21,6 +21,8 @@ class Settings:
     idempotency_table: str | None
     #: Seconds kept back from Lambda's remaining time, so the function fails cleanly, not killed.
     deadline_margin_s: float
+    #: ``POWERTOOLS_METRICS_NAMESPACE``, with a default so metrics never fail for want of one.
+    metrics_namespace: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,4 +44,5 @@ class Settings:
             respan_api_key_secret=env.get("RESPAN_API_KEY_SECRET_ARN") or None,
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             deadline_margin_s=max(margin, 0.0),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "Batchtrace",
         )
