@@ -86,6 +86,40 @@ def _get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
         raise
 
 
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except Exception as err:
+        if _is_missing(err):
+            return False
+        raise
+    return True
+
+
+class _ObjectStream:
+    """An S3 object's body, requested only when first read.
+
+    The results are read after the whole input has been indexed (seconds for 200 MB); a body
+    opened up front would sit idle on its connection all that time, which S3 may cut.
+    """
+
+    def __init__(self, s3: Any, bucket: str, key: str, what: str) -> None:
+        self._s3, self._bucket, self._key, self._what = s3, bucket, key, what
+        self._body: Any = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._body is None:
+            response = _get(self._s3, self._bucket, self._key)
+            if response is None:
+                raise MissingFileError(self._what, f"s3://{self._bucket}/{self._key} (deleted while being processed)")
+            self._body = response["Body"]
+        return bytes(self._body.read(size if size >= 0 else None))
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+
+
 def read_trace_json(s3: Any, location: BatchLocation) -> dict[str, Any] | None:
     """``trace.json`` as a dict; ``None`` when absent or unreadable (a warning says which)."""
     response = _get(s3, location.bucket, location.trace_key or "")
@@ -136,14 +170,12 @@ def run_s3_batch(
     there; the error file and ``trace.json`` are optional. ``options`` go to :func:`run_batch`.
     """
     location = location.with_defaults(names)
-    output = _get(s3, location.bucket, location.output_key)
-    if output is None:
+    if not _exists(s3, location.bucket, location.output_key):
         raise MissingFileError("output file", location.uri(location.output_key))
     input_object = _get(s3, location.bucket, location.input_key or "")
     if input_object is None:
-        output["Body"].close()
         raise MissingFileError("input file", location.uri(location.input_key))
-    errors_object = _get(s3, location.bucket, location.errors_key or "")
+    has_errors = _exists(s3, location.bucket, location.errors_key or "")
     trace_doc = read_trace_json(s3, location)
     batch = trace_doc.get("batch") if trace_doc and isinstance(trace_doc.get("batch"), dict) else None
     batch_id = (
@@ -153,9 +185,11 @@ def run_s3_batch(
         or None
     )
     hint = trace_hint_for(location, trace_doc, input_object.get("Metadata") or {})
-    results = [(location.uri(location.output_key), output["Body"])]
-    if errors_object is not None:
-        results.append((location.uri(location.errors_key), errors_object["Body"]))
+    output = _ObjectStream(s3, location.bucket, location.output_key, "output file")
+    results: list[tuple[str, _ObjectStream]] = [(location.uri(location.output_key), output)]
+    if has_errors and location.errors_key:
+        errors = _ObjectStream(s3, location.bucket, location.errors_key, "error file")
+        results.append((location.uri(location.errors_key), errors))
     try:
         return run_batch(
             input_object["Body"],
