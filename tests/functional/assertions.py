@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tests.functional.hostile_batch import EXPIRED, HTTP_ERROR, NO_RESULT, ORPHAN, TOOL_CALL, Fate, HostileBatch
+from tests.support.contract import SUMMARY_FIELDS
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.trace_tree import render_trace_tree
 
@@ -270,24 +271,7 @@ def assert_summary(
     delivered: bool = True,
 ) -> None:
     """The summary (DESIGN.md's fields) counts ``batch`` exactly; all spans delivered unless told otherwise."""
-    required = {
-        "batch_id",
-        "trace_id",
-        "requests",
-        "results",
-        "errors",
-        "expired",
-        "no_result",
-        "orphan_results",
-        "duplicate_ids",
-        "malformed_lines",
-        "spans_built",
-        "spans_exported",
-        "spans_failed",
-        "input_tokens",
-        "output_tokens",
-        "duration_ms",
-    }
+    required = SUMMARY_FIELDS
     assert required <= summary.keys(), f"summary lacks {sorted(required - summary.keys())}"
     json.dumps(dict(summary))  # JSON-serialisable
     for key, value in batch.expected_counts().items():

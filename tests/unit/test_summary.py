@@ -7,24 +7,9 @@ import json
 from batchtrace.errors import BatchtraceError, DeliveryError, InputError, InvalidTraceContextError, MissingFileError
 from batchtrace.summary import Summary
 
-DESIGN_FIELDS = {
-    "batch_id",
-    "trace_id",
-    "requests",
-    "results",
-    "errors",
-    "expired",
-    "no_result",
-    "orphan_results",
-    "duplicate_ids",
-    "malformed_lines",
-    "spans_built",
-    "spans_exported",
-    "spans_failed",
-    "input_tokens",
-    "output_tokens",
-    "duration_ms",
-}
+from tests.support.contract import SUMMARY_FIELDS
+
+DESIGN_FIELDS = SUMMARY_FIELDS
 
 
 def test_summary_has_every_field_of_the_contract_and_is_json() -> None:
