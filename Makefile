@@ -11,6 +11,8 @@ ifneq ($(PYENV_312),)
 export PYENV_VERSION := $(PYENV_312):$(shell pyenv global 2>/dev/null | head -1)
 endif
 PYTHON ?= python3.12
+# No telemetry from sam (and no network beyond the package index on these machines).
+export SAM_CLI_TELEMETRY := 0
 # The function directory is Lambda's task root: the handler imports its siblings from there.
 FUNCTION_DIR := functions/log_batch_results
 PYTEST := PYTHONPATH=$(FUNCTION_DIR) $(BIN)/pytest -p no:cacheprovider
