@@ -64,8 +64,17 @@ def _tree_memory_bytes(pid: int) -> tuple[int, int]:
     return pss, rss
 
 
-def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float, cwd: str | None = None) -> ProcessRun:
-    """Run ``cmd`` to completion, sampling the tree's memory every ``SAMPLE_INTERVAL_S``."""
+def run_measured(
+    cmd: list[str],
+    env: dict[str, str],
+    timeout_s: float,
+    cwd: str | None = None,
+    interval_s: float = SAMPLE_INTERVAL_S,
+) -> ProcessRun:
+    """Run ``cmd`` to completion, sampling the tree's memory every ``interval_s``.
+
+    A short run needs a short interval, or its peak falls between two samples.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = peak_rss = 0
@@ -76,7 +85,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float, cwd: str
         while not done.is_set():
             pss, rss = _tree_memory_bytes(process.pid)
             peak, peak_rss = max(peak, pss), max(peak_rss, rss)
-            done.wait(SAMPLE_INTERVAL_S)
+            done.wait(interval_s)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
