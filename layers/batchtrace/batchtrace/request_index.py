@@ -136,15 +136,10 @@ class RequestIndex:
         """The raw line behind ``entry``; safe from a forked process (``pread`` keeps no offset)."""
         return os.pread(self._fd, entry & 0xFFFFFFFF, entry >> 32)
 
-    def take_line(self, custom_id: str) -> bytes | None:
-        """The raw line of the next unmatched request with ``custom_id``, or ``None``."""
-        entry = self.take_entry(custom_id)
-        return None if entry is None else self.read(entry)
-
     def take(self, custom_id: str) -> BatchRequest | None:
-        """The next unmatched request with ``custom_id``, or ``None`` when there is none left."""
-        line = self.take_line(custom_id)
-        return None if line is None else request_from_line(line)
+        """The next unmatched request with ``custom_id``, parsed, or ``None`` when none is left."""
+        entry = self.take_entry(custom_id)
+        return None if entry is None else request_from_line(self.read(entry))
 
     def remaining_entries(self) -> list[int]:
         """The entry of every request no result was matched to, in input order."""
@@ -156,13 +151,9 @@ class RequestIndex:
         self._offsets = {}
         return pending
 
-    def remaining_lines(self) -> Iterator[bytes]:
-        """The raw line of every request no result was matched to, in input order."""
-        return map(self.read, self.remaining_entries())
-
     def remaining(self) -> Iterator[BatchRequest]:
-        """Every request no result was matched to, in input order."""
-        return map(request_from_line, self.remaining_lines())
+        """Every request no result was matched to, parsed, in input order."""
+        return (request_from_line(self.read(entry)) for entry in self.remaining_entries())
 
     def close(self) -> None:
         if self._spool is not None:

@@ -98,6 +98,15 @@ class ChunkWorker:
         return outcome
 
 
+def _run_chunk(worker: Callable[[list[WorkItem]], ChunkOutcome], items: list[WorkItem]) -> ChunkOutcome:
+    """``worker(items)``, or a chunk counted as lost if it raises: never lose the count."""
+    try:
+        return worker(items)
+    except Exception as err:
+        logger.exception("unexpected error while processing %d spans", len(items))
+        return ChunkOutcome.lost(len(items), f"unexpected {type(err).__name__}")
+
+
 class InlinePool:
     """Runs chunks in this process, one after the other."""
 
@@ -106,11 +115,7 @@ class InlinePool:
         self.outcomes: list[ChunkOutcome] = []
 
     def submit(self, items: list[WorkItem]) -> None:
-        try:
-            self.outcomes.append(self._worker(items))
-        except Exception as err:  # never lose the count, whatever broke
-            logger.exception("unexpected error while processing %d spans", len(items))
-            self.outcomes.append(ChunkOutcome.lost(len(items), f"unexpected {type(err).__name__}"))
+        self.outcomes.append(_run_chunk(self._worker, items))
 
     def close(self) -> list[ChunkOutcome]:
         return self.outcomes
@@ -123,12 +128,7 @@ def _serve(conn: Connection, make_worker: Callable[[], Callable[[list[WorkItem]]
         items = conn.recv()
         if items is None:
             break
-        try:
-            outcome = worker(items)
-        except Exception as err:
-            logger.exception("unexpected error while processing %d spans", len(items))
-            outcome = ChunkOutcome.lost(len(items), f"unexpected {type(err).__name__}")
-        conn.send(outcome)
+        conn.send(_run_chunk(worker, items))
     conn.close()
 
 
