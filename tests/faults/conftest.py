@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -17,27 +16,25 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.hermetic import scrub_environment
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
 
 BUCKET = "batchtrace-faults"
 TABLE = "batchtrace-idempotency"
 
-_SCRUBBED_PREFIXES = ("OTEL_", "RESPAN_", "AWS_", "BATCHTRACE_", "POWERTOOLS_", "_X_AMZN")
-_SCRUBBED_NAMES = ("OTLP_HEADERS_SECRET_ARN", "RESPAN_API_KEY_SECRET_ARN", "IDEMPOTENCY_TABLE", "LAMBDA_TASK_ROOT")
-_KEPT_NAMES = ("AWS_CA_BUNDLE",)
-
 
 @pytest.fixture(autouse=True)
 def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No inherited setting may send spans anywhere real, reach AWS, or change a default."""
-    for name in list(os.environ):
-        if (name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED_NAMES) and name not in _KEPT_NAMES:
-            monkeypatch.delenv(name, raising=False)
+    scrub_environment(monkeypatch, ("POWERTOOLS_", "_X_AMZN"), ("LAMBDA_TASK_ROOT",))
 
 
 def _let_batchtrace_logs_propagate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Powertools rewires the ``batchtrace`` logger (no propagation); caplog needs it to propagate."""
+    """Powertools rewires the ``batchtrace`` logger (no propagation); caplog needs it to propagate.
+
+    Called again after every reload of the handler, which rewires it again.
+    """
     core = logging.getLogger("batchtrace")
     monkeypatch.setattr(core, "propagate", True)
     monkeypatch.setattr(core, "level", logging.NOTSET)
@@ -55,30 +52,15 @@ def rx() -> Iterator[OtlpReceiver]:
         yield receiver
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """The session's moto server (S3 and DynamoDB), wiped, with the AWS variables pointing at it."""
-    moto_server.reset()
-    for name, value in moto_server.env().items():
-        monkeypatch.setenv(name, value)
-    return moto_server
-
-
-@pytest.fixture
-def s3(aws: MotoServer) -> Any:
+def s3(moto: MotoServer) -> Any:
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
     return client
 
 
 @pytest.fixture
-def idempotency_table(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+def idempotency_table(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The idempotency table as the template declares it (partition key ``id``, a string)."""
     dynamodb = boto3.resource("dynamodb")
     table = dynamodb.create_table(
