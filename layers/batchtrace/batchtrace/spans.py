@@ -123,10 +123,10 @@ class SpanFactory:
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": "openai",
             "gen_ai.system": "openai",
-            "llm.request.type": "chat" if operation == "chat" else operation,
+            "llm.request.type": operation,
             "traceloop.span.kind": "task",
             "traceloop.entity.path": "batch_results",
-            "respan.entity.log_type": "chat" if operation == "chat" else operation,
+            "respan.entity.log_type": operation,
             "batchtrace.custom_id": custom_id,
             "batchtrace.endpoint": url,
         }
