@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,14 +24,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
 from batchtrace.otlp_config import parse_headers
-from botocore.config import Config
+from batchtrace.s3_batch import s3_client
 from event_locations import locations_from_event
 from settings import Settings
 
 settings = Settings.from_env()
 logger = Logger()
 metrics = Metrics(namespace=settings.metrics_namespace)
-s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+s3 = s3_client()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchtrace"})
 idempotency = IdempotencyConfig(event_key_jmespath="[bucket, output_key, object_tag]", expires_after_seconds=86_400)
 _SECRET_MAX_AGE_S = 300
@@ -86,7 +85,7 @@ if settings.idempotency_table:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process every batch the event names; raise the first typed error after trying them all."""
     idempotency.register_lambda_context(context)
-    locations = locations_from_event(event, settings.output_name)
+    locations = locations_from_event(event, settings.names.output)
     if not locations:
         logger.info("no batch output object in this event; nothing to do")
         return {"batches": []}

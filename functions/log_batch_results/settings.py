@@ -13,8 +13,8 @@ from batchtrace import ContentPolicy, FileNames, InputError
 class Settings:
     """Everything the handler reads from its environment (template.yaml sets these)."""
 
+    #: ``BATCHTRACE_{INPUT,OUTPUT,ERRORS,TRACE}_NAME``, shared with the fetch function.
     names: FileNames
-    output_name: str
     content: ContentPolicy
     otlp_headers_secret: str | None
     respan_api_key_secret: str | None
@@ -33,12 +33,7 @@ class Settings:
         except ValueError:
             raise InputError(f"BATCHTRACE_DEADLINE_MARGIN_SECONDS must be a number, got {margin_raw!r}") from None
         return cls(
-            names=FileNames(
-                input=env.get("BATCHTRACE_INPUT_NAME") or "input.jsonl",
-                errors=env.get("BATCHTRACE_ERRORS_NAME") or "errors.jsonl",
-                trace=env.get("BATCHTRACE_TRACE_NAME") or "trace.json",
-            ),
-            output_name=env.get("BATCHTRACE_OUTPUT_NAME") or "output.jsonl",
+            names=FileNames.from_env(env),
             content=ContentPolicy.from_env(env),
             otlp_headers_secret=env.get("OTLP_HEADERS_SECRET_ARN") or None,
             respan_api_key_secret=env.get("RESPAN_API_KEY_SECRET_ARN") or None,

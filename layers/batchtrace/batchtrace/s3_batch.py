@@ -8,6 +8,7 @@ The client is plain boto3, so ``AWS_ENDPOINT_URL_S3`` points it at any S3 API (m
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,12 +16,21 @@ from typing import Any
 
 import orjson
 
-from batchtrace.errors import MissingFileError
+from batchtrace.errors import ConfigurationError, MissingFileError
 from batchtrace.pipeline import run_batch
 from batchtrace.summary import Summary
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 logger = logging.getLogger(__name__)
+
+
+#: The variables that rename a batch's files (README, "Configuration"), by ``FileNames`` field.
+FILE_NAME_VARIABLES = {
+    "input": "BATCHTRACE_INPUT_NAME",
+    "output": "BATCHTRACE_OUTPUT_NAME",
+    "errors": "BATCHTRACE_ERRORS_NAME",
+    "trace": "BATCHTRACE_TRACE_NAME",
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -30,6 +40,20 @@ class FileNames:
     input: str = "input.jsonl"
     errors: str = "errors.jsonl"
     trace: str = "trace.json"
+    output: str = "output.jsonl"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FileNames:
+        """The names from ``BATCHTRACE_{INPUT,OUTPUT,ERRORS,TRACE}_NAME``; unset ones keep their defaults.
+
+        Raises :class:`ConfigurationError` for a name that is not one plain path segment.
+        """
+        env = os.environ if env is None else env
+        names = {field: value.strip() for field, var in FILE_NAME_VARIABLES.items() if (value := env.get(var, ""))}
+        for field, name in names.items():
+            if not name or "/" in name or name in (".", ".."):
+                raise ConfigurationError(f"{FILE_NAME_VARIABLES[field]} must be a plain file name, got {name!r}")
+        return cls(**names)
 
 
 @dataclass(slots=True, frozen=True)
@@ -68,6 +92,14 @@ class BatchLocation:
 
     def uri(self, key: str | None) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client with standard retries (5 attempts); ``AWS_ENDPOINT_URL_S3`` points it elsewhere."""
+    import boto3  # here, not at import: library users of batchtrace need no AWS SDK loaded
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 def _is_missing(err: Exception) -> bool:
