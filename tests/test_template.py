@@ -849,14 +849,15 @@ def test_openai_key_reaches_the_connection_only_by_dynamic_reference(template: d
             assert name.endswith("_ARN"), name
         if isinstance(value, str):
             assert not SECRETISH_VALUE.search(value), name
-    assert template["Parameters"]["OpenAIBaseUrl"]["Default"] == "https://api.openai.com"
+    # As the openai SDK reads OPENAI_BASE_URL: with the API version.
+    assert template["Parameters"]["OpenAIBaseUrl"]["Default"] == "https://api.openai.com/v1"
 
 
 def test_fetch_function(template: dict[str, Any]) -> None:
     props = _resource(template, FETCH_FUNCTION, "AWS::Serverless::Function")["Properties"]
     assert props["CodeUri"].rstrip("/") == "functions/fetch_batch_files"
-    assert props["Handler"] == "app.lambda_handler"
-    assert (ROOT / "functions" / "fetch_batch_files" / "app.py").is_file()
+    assert props["Handler"] == "fetch_handler.lambda_handler"
+    assert (ROOT / "functions" / "fetch_batch_files" / "fetch_handler.py").is_file()
     assert {"Ref": LAYER} in _listify(props["Layers"])
     assert props["Timeout"] == 900
     assert "EventInvokeConfig" not in props, "invoked synchronously by the state machine only"
@@ -902,7 +903,7 @@ def test_state_machine_role_is_scoped(template: dict[str, Any]) -> None:
     assert http["Action"] == "states:InvokeHTTPEndpoint"
     assert _sub_text(http["Resource"]).endswith(":stateMachine:${AWS::StackName}-BatchLifecycle")
     assert http["Condition"]["StringEquals"] == {"states:HTTPMethod": "GET"}
-    assert http["Condition"]["StringLike"] == {"states:HTTPEndpoint": {"Fn::Sub": "${OpenAIBaseUrl}/v1/batches/*"}}
+    assert http["Condition"]["StringLike"] == {"states:HTTPEndpoint": {"Fn::Sub": "${OpenAIBaseUrl}/batches/*"}}
     _, credentials = statements["UseOpenAIConnection"]
     assert credentials["Action"] == "events:RetrieveConnectionCredentials"
     assert {next(iter(_refs(r))) for r in credentials["Resource"]} == {CONNECTION}

@@ -38,6 +38,7 @@ import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from tests.support.fake_openai import FakeOpenAI, batch_object
 from tests.support.lambda_runtime_api import InvocationResult, LambdaRuntimeApi
 from tests.support.moto_s3 import REGION, MotoServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -516,6 +517,7 @@ def test_layer_contains_the_package_and_its_dependencies(built: Built) -> None:
         "aws_lambda_powertools/__init__.py",
         "urllib3/__init__.py",
         "orjson/__init__.py",
+        "openai/__init__.py",
     ):
         assert any((p / module).is_file() for p in built.layer_paths), f"{module} missing from the layer"
     # orjson is compiled: the extension must match the function's Python and architecture.
@@ -678,10 +680,11 @@ def test_forked_span_workers_run_in_the_built_function(
         _assert_sample_trace(receiver, result.payload, rt)
 
 
-def test_the_built_fetch_function_imports_and_rejects_a_bad_payload(
-    built: Built, runtime_packages: Path, function_env: dict[str, str], tmp_path: Path
+def test_the_built_fetch_function_copies_a_batch_and_rejects_a_bad_payload(
+    built: Built, runtime_packages: Path, moto: MotoServer, s3: Any, tmp_path: Path
 ) -> None:
-    """The state machine's copy step is built with the same layer: its imports resolve there."""
+    """The state machine's copy step, built with the same layer: the core and the openai SDK
+    resolve there, and it copies a finished batch from an OpenAI API (a fake) into S3."""
     fetch = built.template["Resources"]["FetchBatchFilesFunction"]
     fetch_built = Built(
         root=built.root,
@@ -694,12 +697,40 @@ def test_the_built_fetch_function_imports_and_rejects_a_bad_payload(
         timeout_s=float(_prop(built.template, fetch, "Timeout") or 3),
         memory_mb=int(_prop(built.template, fetch, "MemorySize") or 128),
     )
-    assert (fetch_built.function_dir / "app.py").is_file()
+    module = fetch_built.handler.split(".")[0]
+    assert (fetch_built.function_dir / f"{module}.py").is_file()
     assert not (fetch_built.function_dir / "batchtrace").exists(), "the core comes from the layer only"
-    secret_arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:openai-AbCdEf"
-    env = {**function_env, "OPENAI_API_KEY_SECRET_ARN": secret_arn}
-    with run_runtime(fetch_built, runtime_packages, env, tmp_path / "runtime.log") as rt:
-        result = rt.invoke({"batch_id": "../not-a-batch"}, timeout=60)
-    assert not result.ok
-    assert result.phase == "invoke", rt.explain(result)
-    assert result.error_type == "InvalidBatchPayloadError", rt.explain(result)
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=moto.endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    api_key = "sk-e2e-" + "Jd83kWq0zPn5Lx7Vb2Tr9Ys4"
+    secret_arn = secrets.create_secret(Name="openai-e2e", SecretString=api_key)["ARN"]
+    batch = batch_object(BATCH_ID, "completed", output_file_id="file-e2e-out", error_file_id="file-e2e-err")
+    with FakeOpenAI(api_key=api_key) as api:
+        api.add_file("file-e2e-out", (SAMPLES / "output.jsonl").read_bytes())
+        api.add_file("file-e2e-err", (SAMPLES / "errors.jsonl").read_bytes())
+        env = {
+            **_template_env(fetch_built, {}),
+            **moto.env(),
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.endpoint,
+            "OPENAI_API_KEY_SECRET_ARN": secret_arn,
+            "OPENAI_BASE_URL": api.base_url,
+        }
+        with run_runtime(fetch_built, runtime_packages, env, tmp_path / "runtime.log") as rt:
+            rejected = rt.invoke({"batch_id": "../not-a-batch"}, timeout=60)
+            copied = rt.invoke({"batch_id": BATCH_ID, "bucket": BUCKET, "batch": batch}, timeout=120)
+        assert not rejected.ok
+        assert rejected.phase == "invoke", rt.explain(rejected)
+        assert rejected.error_type == "InvalidBatchPayloadError", rt.explain(rejected)
+        assert copied.ok, rt.explain(copied)
+        assert api.paths() == ["/v1/files/file-e2e-err/content", "/v1/files/file-e2e-out/content"]
+    # The template's BatchPrefix reaches the function as BATCHTRACE_PREFIX: the default layout.
+    assert copied.payload["output_key"] == f"{PREFIX}output.jsonl"
+    assert copied.payload["errors_key"] == f"{PREFIX}errors.jsonl"
+    for name in ("output.jsonl", "errors.jsonl"):
+        body = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}{name}")["Body"].read()
+        assert body == (SAMPLES / name).read_bytes(), name

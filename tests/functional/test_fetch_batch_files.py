@@ -1,9 +1,12 @@
-"""FetchBatchFilesFunction against a fake OpenAI API and an S3 + Secrets Manager API (moto).
+"""Copying a finished OpenAI batch's files into S3: FetchBatchFilesFunction.
 
-The function is loaded from its file under the module name ``fetch_batch_files_app`` (both
-functions have an ``app.py``; the log function's is the ``app`` on the test path). moto runs
-as a separate process here, so that ``tracemalloc`` in the large-file test measures the
+It runs the real openai SDK against a fake OpenAI API on 127.0.0.1 (``tests/support/fake_openai.py``,
+whose base URL includes ``/v1`` as ``OPENAI_BASE_URL`` does) and writes to S3 through moto. moto
+runs as a separate process here, so that ``tracemalloc`` in the large-file test measures the
 function's memory only, not the mock's copy of the uploaded object.
+
+The handler module is loaded from its file afresh for every test, after the test's environment
+is set: its settings are read once, at (cold) start, as in Lambda.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import hashlib
 import importlib.util
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -29,21 +31,24 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from batchtrace import errors
 
 from tests.support.fake_openai import FakeOpenAI, batch_object
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import aws_env
 
 ROOT = Path(__file__).resolve().parents[2]
-FETCH_APP = ROOT / "functions" / "fetch_batch_files" / "app.py"
+FETCH_DIR = ROOT / "functions" / "fetch_batch_files"
+FETCH_HANDLER = FETCH_DIR / "fetch_handler.py"
 API_KEY = "sk-test-" + "Zq8vR2mT5wX1yB4nK7pL0sD3fG6hJ9cV"
 BUCKET = "batchtrace-fetch-tests"
 PREFIX = "batches/"
+MIB = 1024 * 1024
 
 
-def load_fetch_app(name: str = "fetch_batch_files_app") -> ModuleType:
-    """A fresh copy of functions/fetch_batch_files/app.py as module ``name``."""
-    spec = importlib.util.spec_from_file_location(name, FETCH_APP)
+def load_fetch_handler(name: str = "fetch_handler") -> ModuleType:
+    """A fresh copy of the fetch function's handler module as ``name``: a cold start, reading the current env."""
+    spec = importlib.util.spec_from_file_location(name, FETCH_HANDLER)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -88,24 +93,6 @@ def fetch_context() -> FakeLambdaContext:
     return FakeLambdaContext(remaining_ms=900_000, function_name="FetchBatchFilesFunction", memory_limit_in_mb=512)
 
 
-@dataclass
-class World:
-    app: ModuleType
-    api: FakeOpenAI
-    s3: Any
-    secret_arn: str
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self.app.lambda_handler(event, fetch_context())  # type: ignore[no-any-return]
-
-    def body(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[no-any-return]
-
-    def keys(self, batch_id: str) -> set[str]:
-        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}{batch_id}/")
-        return {o["Key"] for o in listed.get("Contents", [])}
-
-
 def fetch_env(endpoint: str, api: FakeOpenAI, secret_arn: str) -> dict[str, str]:
     """The function's environment: AWS through moto, OpenAI through the fake, debug logging."""
     return {
@@ -114,15 +101,52 @@ def fetch_env(endpoint: str, api: FakeOpenAI, secret_arn: str) -> dict[str, str]
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
         "OPENAI_BASE_URL": api.base_url,
         "OPENAI_API_KEY_SECRET_ARN": secret_arn,
-        "OPENAI_RETRY_BACKOFF_SECONDS": "0",
+        "BATCHTRACE_PREFIX": PREFIX,
         "POWERTOOLS_SERVICE_NAME": "batchtrace",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }
 
 
+@dataclass
+class World:
+    api: FakeOpenAI
+    s3: Any
+    secret_arn: str
+    monkeypatch: pytest.MonkeyPatch
+    _handler: ModuleType | None = None
+
+    @property
+    def handler(self) -> ModuleType:
+        """The handler module, cold-started on first use with the environment as it is then."""
+        if self._handler is None:
+            self._handler = load_fetch_handler()
+            # Powertools loggers of one service share a stdlib logger: another test module may have
+            # set its level first, so set the level these tests read their logs at.
+            self._handler.logger.setLevel("DEBUG")
+        return self._handler
+
+    def setenv(self, name: str, value: str) -> None:
+        assert self._handler is None, "settings are read at cold start: set the environment before invoking"
+        self.monkeypatch.setenv(name, value)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handler.lambda_handler(event, fetch_context())  # type: ignore[no-any-return]
+
+    def body(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[no-any-return]
+
+    def keys(self, batch_id: str) -> set[str]:
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}{batch_id}/")
+        return {o["Key"] for o in listed.get("Contents", [])}
+
+    def pending_uploads(self, batch_id: str) -> list[str]:
+        listed = self.s3.list_multipart_uploads(Bucket=BUCKET, Prefix=f"{PREFIX}{batch_id}/")
+        return [u["Key"] for u in listed.get("Uploads", [])]
+
+
 @pytest.fixture(scope="module")
-def backend() -> Iterator[tuple[str, FakeOpenAI, str, ModuleType]]:
-    """moto (own process), the fake OpenAI API, the secret, and the function's module."""
+def backend() -> Iterator[tuple[str, FakeOpenAI, str]]:
+    """moto (own process), the fake OpenAI API, and the secret holding the key."""
     with moto_process() as endpoint, FakeOpenAI(api_key=API_KEY) as api:
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
         arn = session.client("secretsmanager", endpoint_url=endpoint).create_secret(
@@ -131,27 +155,21 @@ def backend() -> Iterator[tuple[str, FakeOpenAI, str, ModuleType]]:
         s3 = session.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        yield endpoint, api, arn, load_fetch_app()
+        yield endpoint, api, arn
 
 
 @pytest.fixture
-def world(backend: tuple[str, FakeOpenAI, str, ModuleType], monkeypatch: pytest.MonkeyPatch) -> World:
-    # Per test: the functional tier's autouse fixture scrubs AWS_* before every test.
-    endpoint, api, arn, app = backend
+def world(backend: tuple[str, FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    # Per test: the functional tier's autouse fixture scrubs AWS_*, BATCHTRACE_*, OPENAI_* first.
+    endpoint, api, arn = backend
     for name, value in fetch_env(endpoint, api, arn).items():
         monkeypatch.setenv(name, value)
-    # Powertools loggers of one service share a stdlib logger: another test module may have set
-    # its level first, so set the level these tests read their logs at.
-    app.logger.setLevel("DEBUG")
-    return World(app=app, api=api, s3=boto3.client("s3", endpoint_url=endpoint), secret_arn=arn)
-
-
-@pytest.fixture
-def api(world: World) -> Iterator[FakeOpenAI]:
-    world.api.clear()
-    world.api.on_request = None
-    yield world.api
-    world.api.on_request = None
+    api.clear()
+    api.on_request = None
+    api.api_key = API_KEY
+    yield World(api=api, s3=boto3.client("s3", endpoint_url=endpoint), secret_arn=arn, monkeypatch=monkeypatch)
+    api.on_request = None
+    api.api_key = API_KEY
 
 
 def new_batch_id() -> str:
@@ -176,14 +194,26 @@ def event_for(batch_id: str, status: str = "completed", **files: Any) -> dict[st
     }
 
 
-# --------------------------------------------------------------------------- the happy path
+def _write_jsonl(path: Path, size: int) -> str:
+    """A JSONL file of about ``size`` bytes; returns its sha256."""
+    digest = hashlib.sha256()
+    line = json.dumps({"custom_id": "x" * 40, "response": {"body": {"content": "y" * 900}}}).encode() + b"\n"
+    block = line * 1024
+    with path.open("wb") as fh:
+        while fh.tell() < size:
+            fh.write(block)
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def test_copies_both_files_beside_the_input_and_returns_the_log_payload(world: World, api: FakeOpenAI) -> None:
+# =========================================================================== the function: the happy path
+
+
+def test_copies_both_files_beside_the_input_and_returns_the_log_payload(world: World) -> None:
     batch_id = new_batch_id()
-    output, errors = lines(20, "out"), lines(3, "err")
-    api.add_file("file-out1", output)
-    api.add_file("file-err1", errors)
+    output, errors_file = lines(20, "out"), lines(3, "err")
+    world.api.add_file("file-out1", output)
+    world.api.add_file("file-err1", errors_file)
     event = event_for(batch_id, output_file_id="file-out1", error_file_id="file-err1")
     event |= {"trace_id": "f928e55f9973eedc2351a29c36377768", "span_id": "fedc642ff8c46be9"}
 
@@ -191,7 +221,7 @@ def test_copies_both_files_beside_the_input_and_returns_the_log_payload(world: W
 
     folder = f"{PREFIX}{batch_id}/"
     assert world.body(folder + "output.jsonl") == output
-    assert world.body(folder + "errors.jsonl") == errors
+    assert world.body(folder + "errors.jsonl") == errors_file
     assert world.keys(batch_id) == {folder + "output.jsonl", folder + "errors.jsonl"}
     version = world.s3.head_object(Bucket=BUCKET, Key=folder + "output.jsonl")["VersionId"]
     assert payload == {
@@ -204,15 +234,16 @@ def test_copies_both_files_beside_the_input_and_returns_the_log_payload(world: W
         "trace_id": "f928e55f9973eedc2351a29c36377768",
         "span_id": "fedc642ff8c46be9",
     }
-    assert all(r.authorized for r in api.requests)
-    assert api.paths() == ["/v1/files/file-err1/content", "/v1/files/file-out1/content"]
+    # Through the official SDK, with the key, under the base URL's /v1.
+    assert world.api.paths() == ["/v1/files/file-err1/content", "/v1/files/file-out1/content"]
+    assert all(r.authorized and r.user_agent.startswith("OpenAI/Python") for r in world.api.requests)
 
 
-def test_payload_is_what_the_log_function_accepts(world: World, api: FakeOpenAI) -> None:
+def test_payload_is_what_the_log_function_accepts(world: World) -> None:
     """The returned payload parses as a Step Functions payload, keyed by the output's version id."""
     event_locations = pytest.importorskip("event_locations")
     batch_id = new_batch_id()
-    api.add_file("file-out2", lines(2, "o"))
+    world.api.add_file("file-out2", lines(2, "o"))
     payload = world.invoke(
         event_for(batch_id, output_file_id="file-out2") | {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
     )
@@ -227,14 +258,14 @@ def test_payload_is_what_the_log_function_accepts(world: World, api: FakeOpenAI)
     assert location.batch_id == batch_id
 
 
-def test_error_file_is_in_place_before_the_output_file_is_written(world: World, api: FakeOpenAI) -> None:
+def test_error_file_is_in_place_before_the_output_file_is_written(world: World) -> None:
     """The output's creation triggers the S3 path, which must find errors.jsonl already there."""
     batch_id = new_batch_id()
     folder = f"{PREFIX}{batch_id}/"
-    api.add_file("file-out3", lines(5, "o"))
-    api.add_file("file-err3", lines(5, "e"))
+    world.api.add_file("file-out3", lines(5, "o"))
+    world.api.add_file("file-err3", lines(5, "e"))
     seen: dict[str, set[str]] = {}
-    api.on_request = lambda path: seen.setdefault(path, world.keys(batch_id))
+    world.api.on_request = lambda path: seen.setdefault(path, world.keys(batch_id))
 
     world.invoke(event_for(batch_id, output_file_id="file-out3", error_file_id="file-err3"))
 
@@ -243,10 +274,10 @@ def test_error_file_is_in_place_before_the_output_file_is_written(world: World, 
 
 
 @pytest.mark.parametrize("status", ["completed", "expired"])
-def test_no_output_file_gives_an_empty_output_jsonl(world: World, api: FakeOpenAI, status: str) -> None:
+def test_no_output_file_gives_an_empty_output_jsonl(world: World, status: str) -> None:
     batch_id = new_batch_id()
     folder = f"{PREFIX}{batch_id}/"
-    api.add_file("file-err4", lines(4, "e"))
+    world.api.add_file("file-err4", lines(4, "e"))
 
     payload = world.invoke(event_for(batch_id, status, output_file_id=None, error_file_id="file-err4"))
 
@@ -255,12 +286,12 @@ def test_no_output_file_gives_an_empty_output_jsonl(world: World, api: FakeOpenA
     assert payload["output_key"] == folder + "output.jsonl"
     assert payload["errors_key"] == folder + "errors.jsonl"
     assert payload["object_version"]
-    assert api.paths() == ["/v1/files/file-err4/content"]
+    assert world.api.paths() == ["/v1/files/file-err4/content"]
 
 
-def test_no_error_file_writes_only_the_output(world: World, api: FakeOpenAI) -> None:
+def test_no_error_file_writes_only_the_output(world: World) -> None:
     batch_id = new_batch_id()
-    api.add_file("file-out5", lines(3, "o"))
+    world.api.add_file("file-out5", lines(3, "o"))
 
     payload = world.invoke(event_for(batch_id, output_file_id="file-out5", error_file_id=None))
 
@@ -269,10 +300,10 @@ def test_no_error_file_writes_only_the_output(world: World, api: FakeOpenAI) -> 
     assert not {"trace_id", "span_id", "traceparent"} & set(payload)
 
 
-def test_plain_batch_object_and_custom_prefix(world: World, api: FakeOpenAI) -> None:
+def test_plain_batch_object_and_custom_prefix(world: World) -> None:
     """A direct invocation may pass the OpenAI batch object itself, under any prefix."""
     batch_id = new_batch_id()
-    api.add_file("file-out6", lines(1, "o"))
+    world.api.add_file("file-out6", lines(1, "o"))
     event = {
         "batch_id": batch_id,
         "bucket": BUCKET,
@@ -284,36 +315,43 @@ def test_plain_batch_object_and_custom_prefix(world: World, api: FakeOpenAI) -> 
     assert world.body(payload["output_key"]) == lines(1, "o")
 
 
-# --------------------------------------------------------------------------- streaming
+def test_prefix_and_file_names_come_from_the_shared_settings(world: World) -> None:
+    """Without a prefix in the payload, BATCHTRACE_PREFIX; names from BATCHTRACE_*_NAME (the log function's too)."""
+    world.setenv("BATCHTRACE_PREFIX", "archive/openai/")
+    world.setenv("BATCHTRACE_OUTPUT_NAME", "results.jsonl")
+    world.setenv("BATCHTRACE_ERRORS_NAME", "failures.jsonl")
+    world.setenv("BATCHTRACE_INPUT_NAME", "requests.jsonl")
+    batch_id = new_batch_id()
+    world.api.add_file("file-out7", lines(2, "o"))
+    world.api.add_file("file-err7", lines(1, "e"))
+    event = event_for(batch_id, output_file_id="file-out7", error_file_id="file-err7")
+    del event["prefix"]
+
+    payload = world.invoke(event)
+
+    folder = f"archive/openai/{batch_id}/"
+    assert payload["output_key"] == folder + "results.jsonl"
+    assert payload["errors_key"] == folder + "failures.jsonl"
+    assert payload["input_key"] == folder + "requests.jsonl"
+    assert world.body(folder + "results.jsonl") == lines(2, "o")
+    assert world.body(folder + "failures.jsonl") == lines(1, "e")
 
 
-def _write_jsonl(path: Path, size: int) -> str:
-    """A JSONL file of about ``size`` bytes; returns its sha256."""
-    digest = hashlib.sha256()
-    line = json.dumps({"custom_id": "x" * 40, "response": {"body": {"content": "y" * 900}}}).encode() + b"\n"
-    block = line * 1024
-    with path.open("wb") as fh:
-        while fh.tell() < size:
-            fh.write(block)
-            digest.update(block)
-    return digest.hexdigest()
+# =========================================================================== the function: streaming
 
 
-def test_large_file_is_streamed_in_parts_with_bounded_memory(
-    world: World, api: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_large_file_is_streamed_in_parts_with_bounded_memory(world: World, tmp_path: Path) -> None:
     """Memory is a few parts, whatever the file size: 12 and 48 MiB files peak alike."""
-    mib = 1024 * 1024
     part_mib, concurrency = 5, 2
-    monkeypatch.setenv("FETCH_PART_SIZE_MIB", str(part_mib))
-    monkeypatch.setenv("FETCH_CONCURRENCY", str(concurrency))
+    world.setenv("BATCHTRACE_FETCH_PART_SIZE_MIB", str(part_mib))
+    world.setenv("BATCHTRACE_FETCH_CONCURRENCY", str(concurrency))
     world.invoke(event_for(new_batch_id(), output_file_id=None))  # warm clients and imports up
     peaks = {}
     for size_mib in (12, 48):
         source = tmp_path / f"output-{size_mib}.jsonl"
-        digest = _write_jsonl(source, size_mib * mib)
+        digest = _write_jsonl(source, size_mib * MIB)
         size = source.stat().st_size
-        api.add_file(f"file-big{size_mib}", source)
+        world.api.add_file(f"file-big{size_mib}", source)
         event = event_for(new_batch_id(), output_file_id=f"file-big{size_mib}")
 
         tracemalloc.start()
@@ -325,79 +363,115 @@ def test_large_file_is_streamed_in_parts_with_bounded_memory(
 
         head = world.s3.head_object(Bucket=BUCKET, Key=payload["output_key"])
         assert head["ContentLength"] == size
-        parts = -(-size // (part_mib * mib))
+        parts = -(-size // (part_mib * MIB))
         assert head["ETag"].strip('"').endswith(f"-{parts}"), "not a multipart upload"
         got = hashlib.sha256()
-        for chunk in world.s3.get_object(Bucket=BUCKET, Key=payload["output_key"])["Body"].iter_chunks(mib):
+        for chunk in world.s3.get_object(Bucket=BUCKET, Key=payload["output_key"])["Body"].iter_chunks(MIB):
             got.update(chunk)
         assert got.hexdigest() == digest
 
-    summary = {k: f"{v / mib:.1f} MiB" for k, v in peaks.items()}
+    summary = {k: f"{v / MIB:.1f} MiB" for k, v in peaks.items()}
     # About part_size * (concurrency + 1), whatever the file size.
-    assert peaks[48] < (concurrency + 2) * part_mib * mib, summary
-    assert peaks[48] < peaks[12] + 3 * mib, f"memory grows with the file: {summary}"
-    assert peaks[48] < 48 * mib / 2, summary
+    assert peaks[48] < (concurrency + 2) * part_mib * MIB, summary
+    # The 12 MiB file (three parts, the last one small) may not fill the pipeline: one part of slack.
+    assert peaks[48] < peaks[12] + part_mib * MIB, f"memory grows with the file: {summary}"
+    assert peaks[48] < 48 * MIB / 2, summary
 
 
-# --------------------------------------------------------------------------- failures
+# =========================================================================== the function: failures
 
 
-def test_missing_file_is_a_typed_error_naming_the_file(world: World, api: FakeOpenAI) -> None:
+def test_missing_file_is_a_typed_error_naming_the_file(world: World) -> None:
     batch_id = new_batch_id()
-    api.add_file("file-err7", lines(1, "e"))  # the output file is unknown to the fake
+    world.api.add_file("file-err8", lines(1, "e"))  # the output file is unknown to the fake
 
-    with pytest.raises(world.app.OpenAIFileNotFoundError, match="file-out7-gone") as info:
-        world.invoke(event_for(batch_id, output_file_id="file-out7-gone", error_file_id="file-err7"))
+    with pytest.raises(errors.OpenAIFileNotFoundError, match="file-out8-gone") as info:
+        world.invoke(event_for(batch_id, output_file_id="file-out8-gone", error_file_id="file-err8"))
 
     assert type(info.value).__name__ == "OpenAIFileNotFoundError"  # the name Step Functions sees
-    assert info.value.file_id == "file-out7-gone"
+    assert info.value.file_id == "file-out8-gone"
     assert "output file" in str(info.value)
     assert f"{PREFIX}{batch_id}/output.jsonl" not in world.keys(batch_id)
+    assert [r.status for r in world.api.requests] == [200, 404], "a 404 is not retried"
 
 
-def test_server_errors_are_retried_then_succeed(world: World, api: FakeOpenAI) -> None:
+def test_server_error_then_success_is_retried_by_the_sdk(world: World) -> None:
     batch_id = new_batch_id()
-    api.add_file("file-out8", lines(3, "o"))
-    api.fail("/v1/files/file-out8/content", status=503, times=2)
+    world.api.add_file("file-out9", lines(3, "o"))
+    world.api.fail("/v1/files/file-out9/content", status=500, times=1)
 
-    payload = world.invoke(event_for(batch_id, output_file_id="file-out8"))
+    payload = world.invoke(event_for(batch_id, output_file_id="file-out9"))
 
     assert world.body(payload["output_key"]) == lines(3, "o")
-    assert [r.status for r in api.requests] == [503, 503, 200]
+    assert [r.status for r in world.api.requests] == [500, 200]
 
 
-def test_persistent_server_error_is_the_transient_typed_error(world: World, api: FakeOpenAI) -> None:
+def test_persistent_server_error_is_the_transient_typed_error(world: World) -> None:
+    world.setenv("BATCHTRACE_OPENAI_MAX_RETRIES", "1")
     batch_id = new_batch_id()
-    api.add_file("file-out9", lines(3, "o"))
-    api.fail("/v1/files/file-out9/content", status=500)
+    world.api.add_file("file-out10", lines(3, "o"))
+    world.api.fail("/v1/files/file-out10/content", status=503)
 
-    with pytest.raises(world.app.OpenAIFileError, match=r"file-out9: HTTP 500: injected failure 500"):
-        world.invoke(event_for(batch_id, output_file_id="file-out9"))
-
-    assert len(api.requests) == 5  # the first attempt and 4 retries
-    assert world.keys(batch_id) == set()
-
-
-def test_cut_off_download_fails_without_writing_a_partial_file(world: World, api: FakeOpenAI) -> None:
-    batch_id = new_batch_id()
-    api.add_file("file-out10", lines(2000, "o"))
-    api.fail("/v1/files/file-out10/content", status=None)
-
-    with pytest.raises(world.app.OpenAIFileError, match="broke off"):
+    with pytest.raises(errors.OpenAIFileError, match=r"file-out10: HTTP 503: injected failure 503") as info:
         world.invoke(event_for(batch_id, output_file_id="file-out10"))
 
+    assert type(info.value).__name__ == "OpenAIFileError"  # the one the state machine retries
+    assert [r.status for r in world.api.requests] == [503, 503], "the first attempt and BATCHTRACE_OPENAI_MAX_RETRIES"
     assert world.keys(batch_id) == set()
 
 
-def test_rejected_key_is_an_auth_error(world: World, api: FakeOpenAI) -> None:
-    api.api_key = "sk-some-other-key-0000000000"
-    try:
-        api.add_file("file-out11", lines(1, "o"))
-        with pytest.raises(world.app.OpenAIAuthError, match="HTTP 401"):
-            world.invoke(event_for(new_batch_id(), output_file_id="file-out11"))
-    finally:
-        api.api_key = API_KEY
-    assert [r.authorized for r in api.requests] == [False]
+@pytest.mark.parametrize(
+    ("status", "error", "retried"),
+    [
+        (401, errors.OpenAIAuthError, False),
+        (403, errors.OpenAIAuthError, False),
+        (400, errors.OpenAIRequestError, False),
+        (429, errors.OpenAIFileError, True),
+    ],
+)
+def test_refusals_are_typed_and_retried_only_when_transient(
+    world: World, status: int, error: type[Exception], retried: bool
+) -> None:
+    world.setenv("BATCHTRACE_OPENAI_MAX_RETRIES", "1")
+    batch_id = new_batch_id()
+    world.api.add_file("file-out11", lines(1, "o"))
+    world.api.fail("/v1/files/file-out11/content", status=status)
+
+    with pytest.raises(error, match=f"HTTP {status}") as info:
+        world.invoke(event_for(batch_id, output_file_id="file-out11"))
+
+    assert isinstance(info.value, errors.InputError) is not retried
+    assert len(world.api.requests) == (2 if retried else 1)
+    assert world.keys(batch_id) == set()
+
+
+def test_rejected_key_is_an_auth_error(world: World) -> None:
+    world.api.api_key = "sk-some-other-key-0000000000"
+    world.api.add_file("file-out12", lines(1, "o"))
+    with pytest.raises(errors.OpenAIAuthError, match="HTTP 401") as info:
+        world.invoke(event_for(new_batch_id(), output_file_id="file-out12"))
+    assert type(info.value).__name__ == "OpenAIAuthError"
+    assert [r.authorized for r in world.api.requests] == [False]
+
+
+@pytest.mark.parametrize("size_mib", [0, 12])
+def test_cut_off_download_fails_without_leaving_an_output_file(world: World, tmp_path: Path, size_mib: int) -> None:
+    """A body that ends early (small: one PUT; 12 MiB: multipart) is transient, and nothing is left behind."""
+    world.setenv("BATCHTRACE_FETCH_PART_SIZE_MIB", "5")
+    batch_id = new_batch_id()
+    if size_mib:
+        source = tmp_path / "output.jsonl"
+        _write_jsonl(source, size_mib * MIB)
+        world.api.add_file("file-out13", source)
+    else:
+        world.api.add_file("file-out13", lines(2000, "o"))
+    world.api.fail("/v1/files/file-out13/content", status=None)
+
+    with pytest.raises(errors.OpenAIFileError, match="broke off"):
+        world.invoke(event_for(batch_id, output_file_id="file-out13"))
+
+    assert world.keys(batch_id) == set()
+    assert world.pending_uploads(batch_id) == [], "the multipart upload was not aborted"
 
 
 @pytest.mark.parametrize(
@@ -415,88 +489,88 @@ def test_rejected_key_is_an_auth_error(world: World, api: FakeOpenAI) -> None:
         (lambda e: e.update(trace_id=123), "trace_id must be a string"),
     ],
 )
-def test_unusable_payloads_are_rejected_before_any_download(
-    world: World, api: FakeOpenAI, change: Any, message: str
-) -> None:
-    event = event_for(new_batch_id(), output_file_id="file-out12")
+def test_unusable_payloads_are_rejected_before_any_download(world: World, change: Any, message: str) -> None:
+    event = event_for(new_batch_id(), output_file_id="file-out14")
     change(event)
-    with pytest.raises(world.app.InvalidBatchPayloadError, match=message):
+    with pytest.raises(errors.InvalidBatchPayloadError, match=message):
         world.invoke(event)
-    assert api.requests == []
+    assert world.api.requests == []
 
 
-# --------------------------------------------------------------------------- the secret
+# =========================================================================== the function: the key and the settings
 
 
-def test_the_api_key_never_reaches_logs_or_errors(
-    world: World, api: FakeOpenAI, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_the_api_key_never_reaches_logs_or_errors(world: World, capfd: pytest.CaptureFixture[str]) -> None:
     # The Powertools handler keeps the stdout it saw at import: read its output directly.
-    handler = world.app.logger.registered_handler
+    handler = world.handler.logger.registered_handler
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:
-        errors = _provoke_every_path(world, api)
+        messages = _provoke_every_path(world)
     finally:
         handler.setStream(previous)
 
     out, err = capfd.readouterr()
     logged = stream.getvalue() + out + err
     assert "copied OpenAI file" in logged and "OpenAIAuthError" in logged, "logs were not captured"
-    for text in (logged, *errors):
+    for text in (logged, *messages):
         assert API_KEY not in text
         assert API_KEY[8:] not in text
         assert "Bearer" not in text
 
 
-def _provoke_every_path(world: World, api: FakeOpenAI) -> list[str]:
+def _provoke_every_path(world: World) -> list[str]:
     """A success, a 500, a 404 and a 401; the errors' messages."""
-    api.add_file("file-out13", lines(2, "o"))
-    api.add_file("file-err13", lines(2, "e"))
-    world.invoke(event_for(new_batch_id(), output_file_id="file-out13", error_file_id="file-err13"))
-    errors: list[str] = []
-    api.fail("/v1/files/file-out13/content", status=500)
-    with pytest.raises(world.app.OpenAIFileError) as server_error:
-        world.invoke(event_for(new_batch_id(), output_file_id="file-out13"))
-    errors.append(str(server_error.value))
-    with pytest.raises(world.app.OpenAIFileNotFoundError) as not_found:
-        world.invoke(event_for(new_batch_id(), output_file_id="file-nope13"))
-    errors.append(str(not_found.value))
-    api.api_key = "sk-rotated-elsewhere-000000000"
-    try:
-        with pytest.raises(world.app.OpenAIAuthError) as auth:
-            world.invoke(event_for(new_batch_id(), output_file_id="file-out13"))
-        errors.append(str(auth.value))
-    finally:
-        api.api_key = API_KEY
-    return errors
+    world.api.add_file("file-out15", lines(2, "o"))
+    world.api.add_file("file-err15", lines(2, "e"))
+    world.invoke(event_for(new_batch_id(), output_file_id="file-out15", error_file_id="file-err15"))
+    messages: list[str] = []
+    world.api.fail("/v1/files/file-out15/content", status=500)
+    with pytest.raises(errors.OpenAIFileError) as server_error:
+        world.invoke(event_for(new_batch_id(), output_file_id="file-out15"))
+    messages.append(str(server_error.value))
+    with pytest.raises(errors.OpenAIFileNotFoundError) as not_found:
+        world.invoke(event_for(new_batch_id(), output_file_id="file-nope15"))
+    messages.append(str(not_found.value))
+    world.api.api_key = "sk-rotated-elsewhere-000000000"
+    with pytest.raises(errors.OpenAIAuthError) as auth:
+        world.invoke(event_for(new_batch_id(), output_file_id="file-out15"))
+    messages.append(str(auth.value))
+    return messages
 
 
-def test_secret_must_hold_the_bare_key(world: World, api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_must_hold_the_bare_key(world: World) -> None:
     secrets = boto3.client("secretsmanager")
     json_secret = json.dumps({"api_key": API_KEY})
     arn = secrets.create_secret(Name=f"openai-json-{uuid.uuid4().hex[:6]}", SecretString=json_secret)["ARN"]
-    monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", arn)
-    with pytest.raises(world.app.FetchConfigurationError, match="bare key") as info:
-        world.invoke(event_for(new_batch_id(), output_file_id="file-out14"))
+    world.setenv("OPENAI_API_KEY_SECRET_ARN", arn)
+    with pytest.raises(errors.FetchConfigurationError, match="bare key") as info:
+        world.invoke(event_for(new_batch_id(), output_file_id="file-out16"))
     assert API_KEY not in str(info.value)
-    assert api.requests == []
+    assert world.api.requests == []
 
 
-def test_settings_need_the_secret_arn() -> None:
-    app = sys.modules.get("fetch_batch_files_app") or load_fetch_app()
-    with pytest.raises(app.FetchConfigurationError, match="OPENAI_API_KEY_SECRET_ARN"):
-        app.FetchSettings.from_env({})
-    settings = app.FetchSettings.from_env({"OPENAI_API_KEY_SECRET_ARN": "arn:x", "FETCH_PART_SIZE_MIB": "1"})
-    assert settings.base_url == "https://api.openai.com"
-    assert settings.part_size == 5 * 1024 * 1024, "S3's minimum part size"
+def test_settings_are_read_and_checked_at_cold_start(world: World) -> None:
+    settings_type = world.handler.Settings
+    with pytest.raises(errors.FetchConfigurationError, match="OPENAI_API_KEY_SECRET_ARN"):
+        settings_type.from_env({})
+    settings = settings_type.from_env({"OPENAI_API_KEY_SECRET_ARN": "arn:x", "BATCHTRACE_FETCH_PART_SIZE_MIB": "1"})
+    assert settings.fetch.openai.base_url == "https://api.openai.com/v1", "the SDK's default, with /v1"
+    assert settings.fetch.transfer.part_size == 5 * MIB, "S3's minimum part size"
+    assert settings.fetch.prefix == "batches/"
+    for bad, message in [
+        ({"OPENAI_BASE_URL": "api.openai.com/v1"}, "OPENAI_BASE_URL"),
+        ({"BATCHTRACE_PREFIX": "/batches"}, "BATCHTRACE_PREFIX"),
+        ({"BATCHTRACE_FETCH_CONCURRENCY": "many"}, "BATCHTRACE_FETCH_CONCURRENCY"),
+        ({"BATCHTRACE_OUTPUT_NAME": "a/output.jsonl"}, "BATCHTRACE_OUTPUT_NAME"),
+    ]:
+        with pytest.raises(errors.ConfigurationError, match=message):
+            settings_type.from_env({"OPENAI_API_KEY_SECRET_ARN": "arn:x", **bad})
 
 
-def test_module_does_not_shadow_the_log_function_app() -> None:
-    """Both functions have app.py: this one is loaded by path, the log function's stays ``app``."""
-    app = sys.modules.get("fetch_batch_files_app") or load_fetch_app()
-    assert Path(app.__file__).resolve() == FETCH_APP
-    log_app = sys.modules.get("app")
-    if log_app is not None:
-        assert Path(log_app.__file__).parent.name == "log_batch_results"
-    assert os.path.basename(FETCH_APP.parent) == "fetch_batch_files"
+def test_handler_modules_of_the_two_functions_do_not_collide() -> None:
+    """Each function directory is a Lambda task root; tests and tools put both on one path."""
+    fetch = {p.stem for p in FETCH_DIR.glob("*.py")}
+    log = {p.stem for p in (ROOT / "functions" / "log_batch_results").glob("*.py")}
+    assert "fetch_handler" in fetch
+    assert not fetch & log, fetch & log

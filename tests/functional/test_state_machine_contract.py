@@ -11,7 +11,7 @@ The definition runs in :class:`AslInterpreter` (``test_state_machine_interpreter
 Every state's input and output, and each task's result, must stay under Step Functions' 256 KB
 payload limit (the interpreter fails the run otherwise), for the sample batch and for a batch of
 thousands of requests with many malformed lines. Both functions are loaded from their files
-under distinct module names (both are ``app.py``).
+afresh for each test, once its environment is set (each reads its settings at cold start).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import boto3
 import pytest
 import requests
 
-from tests.functional.test_fetch_batch_files import fetch_context, load_fetch_app
+from tests.functional.test_fetch_batch_files import fetch_context, load_fetch_handler
 from tests.functional.test_state_machine_definition import FETCH_ARN, LOG_ARN, load_definition
 from tests.functional.test_state_machine_interpreter import (
     HTTP_INVOKE,
@@ -116,15 +116,8 @@ class Lifecycle:
         return AslInterpreter(definition, tasks).run(dict(execution_input))
 
 
-@pytest.fixture(scope="module")
-def fetch_app() -> ModuleType:
-    return load_fetch_app("fetch_batch_files_app_contract")
-
-
 @pytest.fixture
-def lifecycle(
-    moto: MotoServer, receiver: OtlpReceiver, fetch_app: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Lifecycle]:
+def lifecycle(moto: MotoServer, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lifecycle]:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint)
     secret_arn = boto3.client("secretsmanager").create_secret(Name="openai-api-key", SecretString=API_KEY)["ARN"]
     s3 = boto3.client("s3")
@@ -140,7 +133,6 @@ def lifecycle(
         env = {
             "OPENAI_BASE_URL": api.base_url,
             "OPENAI_API_KEY_SECRET_ARN": secret_arn,
-            "OPENAI_RETRY_BACKOFF_SECONDS": "0",
             "IDEMPOTENCY_TABLE": TABLE,
             "POWERTOOLS_SERVICE_NAME": "batchtrace",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -149,8 +141,8 @@ def lifecycle(
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        # The fetch module caches its clients: the session's moto server is the same for every test.
-        fetch_app._secrets().clear_cache()
+        # Both functions cold-start with this environment (their settings and clients are read at import).
+        fetch_app = load_fetch_handler("fetch_handler_contract")
         yield Lifecycle(api=api, s3=s3, fetch_app=fetch_app, log_app=load_log_app(), receiver=receiver)
 
 

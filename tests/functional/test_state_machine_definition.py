@@ -45,7 +45,7 @@ STATE_MACHINE = "BatchLifecycleStateMachine"
 FETCH_ARN = "arn:aws:lambda:us-east-1:123456789012:function:stack-FetchBatchFilesFunction"
 LOG_ARN = "arn:aws:lambda:us-east-1:123456789012:function:stack-LogBatchResultsFunction"
 DUMMY_SUBSTITUTIONS = {
-    "OpenAIBaseUrl": "https://api.openai.com",
+    "OpenAIBaseUrl": "https://api.openai.com/v1",
     "OpenAIConnectionArn": "arn:aws:events:us-east-1:123456789012:connection/openai/0f1e2d3c-4b5a-6978-8796",
     "FetchBatchFilesFunctionArn": FETCH_ARN,
     "LogBatchResultsFunctionArn": LOG_ARN,
@@ -354,16 +354,18 @@ def test_log_task_retries_and_catches_the_functions_typed_errors() -> None:
 
 
 def test_fetch_task_retries_only_its_transient_error() -> None:
-    from tests.functional.test_fetch_batch_files import load_fetch_app
+    from batchtrace import errors
 
-    fetch_app = load_fetch_app("fetch_batch_files_app_names")
     task = load_definition()["States"]["FetchBatchFiles"]
     assert task["Parameters"] == {"FunctionName": FETCH_ARN, "Payload.$": "$"}
     retried = {e for r in task["Retry"] for e in r["ErrorEquals"] if not e.startswith("Lambda.")}
     assert retried == {"OpenAIFileError"}
-    assert issubclass(fetch_app.OpenAIFileError, fetch_app.FetchError)
-    for name in ("OpenAIFileNotFoundError", "OpenAIAuthError", "InvalidBatchPayloadError"):
-        assert issubclass(getattr(fetch_app, name), fetch_app.FetchError)
+    # The names Step Functions matches are the core's error classes: the retried one is the
+    # transient kind, the others are input errors a retry cannot fix.
+    assert issubclass(errors.OpenAIFileError, errors.OpenAIUnavailableError)
+    assert not issubclass(errors.OpenAIFileError, errors.InputError)
+    for name in ("OpenAIFileNotFoundError", "OpenAIAuthError", "InvalidBatchPayloadError", "FetchConfigurationError"):
+        assert issubclass(getattr(errors, name), errors.InputError), name
     assert [c["Next"] for c in task["Catch"]] == ["BatchFilesNotCopied"]
 
 

@@ -592,7 +592,7 @@ def lambda_task(functions: Mapping[str, Callable[[Any], Any]]) -> TaskHandler:
     return invoke
 
 
-def canned_http(*responses: Any, base_url: str = "https://api.openai.com") -> tuple[TaskHandler, list[str]]:
+def canned_http(*responses: Any, base_url: str = "https://api.openai.com/v1") -> tuple[TaskHandler, list[str]]:
     """An HTTP task mock answering GETs of batches with ``responses`` in order (the last repeats).
 
     A response is a batch object (200), or an int status (an HTTP error the task reports as
@@ -604,7 +604,7 @@ def canned_http(*responses: Any, base_url: str = "https://api.openai.com") -> tu
     def invoke(parameters: Mapping[str, Any]) -> Any:
         assert parameters["Method"] == "GET"
         assert parameters["Authentication"]["ConnectionArn"].startswith("arn:aws:events:")
-        assert parameters["ApiEndpoint"].startswith(f"{base_url}/v1/batches/")
+        assert parameters["ApiEndpoint"].startswith(f"{base_url}/batches/")
         calls.append(parameters["ApiEndpoint"])
         response = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(response, int):

@@ -1,6 +1,8 @@
 """A fake OpenAI API on 127.0.0.1: batch objects and file contents, for the lifecycle tests.
 
-Serves the two endpoints the batch lifecycle touches:
+Its :attr:`FakeOpenAI.base_url` includes ``/v1``, as ``OPENAI_BASE_URL`` does for the openai SDK,
+which the code under test calls it through. Serves the two endpoints the batch lifecycle touches
+(``client.batches.retrieve`` and ``client.files.content``); any other path is a 404:
 
 * ``GET /v1/batches/{batch_id}``: the batch object; a list of objects is served in order (the
   last one repeats), so a test can script ``in_progress`` -> ``finalizing`` -> ``completed``.
@@ -10,16 +12,17 @@ Serves the two endpoints the batch lifecycle touches:
 Every request must carry ``Authorization: Bearer <api_key>``; otherwise the answer is a 401 in
 OpenAI's error shape. Faults are scripted per path: an HTTP status for the next N requests (or
 all), or a body cut off halfway (the connection closes before Content-Length bytes are sent).
-Requests are recorded (without the Authorization value) so tests can count attempts and check
-order, and ``on_request`` runs before each answer, so a test can observe the world at that
-moment (e.g. which S3 objects exist when the output file is requested).
+Requests are recorded (without the Authorization value, with the User-Agent) so tests can count
+attempts, check order and see which client called, and ``on_request`` runs before each answer,
+so a test can observe the world at that moment (e.g. which S3 objects exist when the output
+file is requested).
 
 Usage::
 
     with FakeOpenAI(api_key="sk-test") as api:
         api.add_file("file-out", b'{"custom_id": "a"}\\n')
         api.fail("/v1/files/file-out/content", status=500, times=2)
-        fetch(base_url=api.base_url)
+        openai.OpenAI(api_key="sk-test", base_url=api.base_url).files.content("file-out")
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class RecordedRequest:
     path: str
     authorized: bool
     status: int
+    user_agent: str = ""
 
 
 @dataclass
@@ -166,10 +170,10 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: the value for ``OPENAI_BASE_URL``."""
+        """``http://127.0.0.1:<port>/v1``: the value for ``OPENAI_BASE_URL`` (the SDK's meaning: with ``/v1``)."""
         if self._server is None:
             raise RuntimeError("FakeOpenAI is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     # ------------------------------------------------------------------ scripting
 
@@ -210,7 +214,8 @@ class FakeOpenAI:
 
     def _record(self, handler: _Handler, authorized: bool, status: int) -> None:
         with self._lock:
-            self._requests.append(RecordedRequest("GET", handler.path, authorized, status))
+            user_agent = handler.headers.get("User-Agent") or ""
+            self._requests.append(RecordedRequest("GET", handler.path, authorized, status, user_agent))
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
