@@ -1,7 +1,7 @@
-"""Copying a finished OpenAI batch's files into S3: FetchBatchFilesFunction.
+"""Copying a finished OpenAI batch's files into S3: FetchBatchFilesFunction and ``batchtrace fetch``.
 
-It runs the real openai SDK against a fake OpenAI API on 127.0.0.1 (``tests/support/fake_openai.py``,
-whose base URL includes ``/v1`` as ``OPENAI_BASE_URL`` does) and writes to S3 through moto. moto
+Both run the real openai SDK against a fake OpenAI API on 127.0.0.1 (``tests/support/fake_openai.py``,
+whose base URL includes ``/v1`` as ``OPENAI_BASE_URL`` does) and write to S3 through moto. moto
 runs as a separate process here, so that ``tracemalloc`` in the large-file test measures the
 function's memory only, not the mock's copy of the uploaded object.
 
@@ -33,6 +33,7 @@ import pytest
 import requests
 from batchtrace import errors
 
+from tests.functional.test_cli import run_cli
 from tests.support.fake_openai import FakeOpenAI, batch_object
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import aws_env
@@ -574,3 +575,89 @@ def test_handler_modules_of_the_two_functions_do_not_collide() -> None:
     log = {p.stem for p in (ROOT / "functions" / "log_batch_results").glob("*.py")}
     assert "fetch_handler" in fetch
     assert not fetch & log, fetch & log
+
+
+# =========================================================================== batchtrace fetch (the CLI)
+
+
+@pytest.fixture
+def cli_world(world: World) -> World:
+    """The CLI reads the key from OPENAI_API_KEY (the openai SDK's variable) instead of a secret."""
+    world.monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    return world
+
+
+def test_cli_fetch_copies_a_finished_batch(cli_world: World) -> None:
+    batch_id = new_batch_id()
+    cli_world.api.set_batch(
+        batch_id, batch_object(batch_id, "expired", output_file_id="file-out20", error_file_id="file-err20")
+    )
+    cli_world.api.add_file("file-out20", lines(4, "o"))
+    cli_world.api.add_file("file-err20", lines(2, "e"))
+
+    result = run_cli("fetch", "--batch-id", batch_id, "--bucket", BUCKET, "--prefix", "batches/cli/")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    payload = json.loads(result.stdout)
+    folder = f"batches/cli/{batch_id}/"
+    assert payload["output_key"] == folder + "output.jsonl"
+    assert payload["errors_key"] == folder + "errors.jsonl"
+    assert payload["batch_id"] == batch_id and payload["bucket"] == BUCKET
+    assert cli_world.body(folder + "output.jsonl") == lines(4, "o")
+    assert cli_world.body(folder + "errors.jsonl") == lines(2, "e")
+    assert cli_world.api.paths() == [
+        f"/v1/batches/{batch_id}",
+        "/v1/files/file-err20/content",
+        "/v1/files/file-out20/content",
+    ]
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("batchtrace: error: "), line
+    for needle in needles:
+        assert needle in line, line
+    assert API_KEY not in line and API_KEY[8:] not in line
+
+
+@pytest.mark.parametrize(
+    ("scenario", "code", "needle"),
+    [
+        ("key refused", 2, "refused the API key"),
+        ("no such batch", 2, "not found"),
+        ("not finished", 2, "status 'in_progress'"),
+        ("no such file", 2, "file-out21 not found"),
+        ("server down", 1, "HTTP 500"),
+        ("no key", 2, "OPENAI_API_KEY"),
+        ("bad prefix", 2, "prefix"),
+    ],
+)
+def test_cli_fetch_exit_codes(cli_world: World, scenario: str, code: int, needle: str) -> None:
+    batch_id = new_batch_id()
+    status = "in_progress" if scenario == "not finished" else "completed"
+    if scenario != "no such batch":
+        cli_world.api.set_batch(batch_id, batch_object(batch_id, status, output_file_id="file-out21"))
+    if scenario != "no such file":
+        cli_world.api.add_file("file-out21", lines(1, "o"))
+    if scenario == "key refused":
+        cli_world.api.api_key = "sk-another-key-entirely-00000"
+    if scenario == "server down":
+        cli_world.monkeypatch.setenv("BATCHTRACE_OPENAI_MAX_RETRIES", "0")
+        cli_world.api.fail("/v1/files/file-out21/content", status=500)
+    if scenario == "no key":
+        cli_world.monkeypatch.delenv("OPENAI_API_KEY")
+    prefix = "batches" if scenario == "bad prefix" else PREFIX
+
+    result = run_cli("fetch", "--batch-id", batch_id, "--bucket", BUCKET, "--prefix", prefix)
+
+    _assert_one_line_error(result, code, needle)
+    assert cli_world.keys(batch_id) == set()
+
+
+def test_cli_fetch_needs_its_arguments() -> None:
+    result = run_cli("fetch", "--batch-id", "batch_abc")
+    _assert_one_line_error(result, 2, "--bucket")

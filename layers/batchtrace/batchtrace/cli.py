@@ -17,7 +17,7 @@ from typing import IO, Any, NoReturn
 
 import orjson
 
-from batchtrace import __version__
+from batchtrace import __version__, cli_fetch
 from batchtrace.delivery import DeliveryPolicy
 from batchtrace.errors import InputError, MissingFileError
 from batchtrace.genai_attributes import ContentPolicy
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         help="stop retrying deliveries after this long; what is undelivered by then is counted (exit 1)",
     )
     replay.add_argument("-v", "--verbose", action="store_true", help="log progress and retries to stderr")
+    cli_fetch.add_parser(commands)
     return parser
 
 
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return replay(args)
+        return cli_fetch.run(args) if args.command == "fetch" else replay(args)
     except InputError as err:
         print(f"batchtrace: error: {err}", file=sys.stderr)
         return EXIT_USAGE
