@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from batchtrace import DeliveryError, TraceHint, log_batch_results
-from batchtrace.span_workers import ChunkWorker
+from batchtrace.send.workers import ChunkWorker
 
 from tests.faults.batch_builder import FaultBatch, make_batch, with_big_request
 from tests.faults.conftest import BUCKET
@@ -323,7 +323,7 @@ def test_a_forked_worker_dying_mid_batch_loses_only_what_it_held(
     original = ChunkWorker.__call__
 
     def dies_on_one_chunk(self: ChunkWorker, items: list[Any]) -> Any:
-        requests = [self.read_request(entry) for entry, _, _ in items if entry is not None]
+        requests = [self.read_request(item[0]) for item in items if item[0] is not None]
         if os.getpid() != parent and any(marker in request for request in requests):
             os._exit(3)
         return original(self, items)

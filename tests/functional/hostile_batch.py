@@ -450,7 +450,8 @@ def _success(
         "error": None,
     }
     facts.update(
-        finish_reason=finish,
+        # The span carries the semantic conventions' finish reason, not OpenAI's spelling.
+        finish_reason={"tool_calls": "tool_call"}.get(finish, finish),
         has_usage=usage is not None,
         input_tokens=usage["prompt_tokens"] if usage else None,
         output_tokens=usage["completion_tokens"] if usage else None,

@@ -18,10 +18,11 @@ from typing import IO, Any, NoReturn
 import orjson
 
 from batchtrace import __version__
-from batchtrace.delivery import DeliveryPolicy
+from batchtrace.content import ContentPolicy
 from batchtrace.errors import InputError, MissingFileError
-from batchtrace.genai_attributes import ContentPolicy
-from batchtrace.pipeline import run_batch
+from batchtrace.extract import provider_names
+from batchtrace.run import run_batch
+from batchtrace.send.delivery import DeliveryPolicy
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
@@ -41,9 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay",
         help="send a batch's results as spans over OTLP (OTEL_EXPORTER_OTLP_* configure where)",
-        description="Send an OpenAI batch's results as spans, configured by the OTEL_EXPORTER_OTLP_* variables.",
+        description="Send a batch's results as spans, configured by the OTEL_EXPORTER_OTLP_* variables.",
     )
-    replay.add_argument("--requests", required=True, type=Path, help="the batch input JSONL")
+    replay.add_argument(
+        "--requests", type=Path, help="the batch input JSONL (not needed for Bedrock and Vertex AI output)"
+    )
     replay.add_argument("--results", required=True, type=Path, help="the batch output JSONL")
     replay.add_argument("--errors", type=Path, help="the batch error JSONL (optional)")
     replay.add_argument("--trace-id", help="32-hex trace id of the trace that submitted the batch")
@@ -51,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--traceparent", help="W3C traceparent: completions nest directly under that span")
     replay.add_argument("--trace-json", type=Path, help="a trace.json (trace ids and OpenAI's batch object)")
     replay.add_argument("--batch-id", help="the OpenAI batch id (default: from --trace-json, else none)")
+    replay.add_argument(
+        "--provider",
+        choices=provider_names(),
+        metavar="NAME",
+        help=f"the batch's provider format ({', '.join(provider_names())}); detected from the lines by default",
+    )
+    replay.add_argument("--model", help="the model, for formats whose lines do not name it (Mistral, Gemini)")
     replay.add_argument("--no-content", action="store_true", help="leave message text out of the spans")
     replay.add_argument(
         "--max-time",
@@ -85,6 +95,11 @@ def _trace_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _doc_str(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    return value if isinstance(value, str) and value else None
+
+
 def replay(args: argparse.Namespace) -> int:
     if args.parent_span_id and not args.trace_id:
         raise InputError("--parent-span-id needs --trace-id")
@@ -101,7 +116,7 @@ def replay(args: argparse.Namespace) -> int:
     if args.no_content:
         content = ContentPolicy(capture=False, max_length=content.max_length)
     with contextlib.ExitStack() as stack:
-        requests = _open(args.requests, "requests file", stack)
+        requests = _open(args.requests, "requests file", stack) if args.requests else None
         results = [(str(args.results), _open(args.results, "results file", stack))]
         if args.errors:
             results.append((str(args.errors), _open(args.errors, "errors file", stack)))
@@ -112,7 +127,9 @@ def replay(args: argparse.Namespace) -> int:
             batch=batch,
             hint=hint,
             content=content,
-            input_name=str(args.requests),
+            input_name=str(args.requests or "requests"),
+            provider=args.provider or _doc_str(doc, "provider"),
+            model=args.model or _doc_str(doc, "model"),
             delivery=DeliveryPolicy(deadline=time.monotonic() + args.max_time) if args.max_time else None,
         )
     sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")

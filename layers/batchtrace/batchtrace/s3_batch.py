@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from batchtrace.errors import MissingFileError
-from batchtrace.pipeline import run_batch
-from batchtrace.summary import Summary
+from batchtrace.run import run_batch
+from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 logger = logging.getLogger(__name__)

@@ -14,20 +14,13 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable
+from typing import IO, Any
 
-import orjson
+from batchtrace.read.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
 
-from batchtrace.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
-from batchtrace.openai_format import BatchRequest, parse_request
-
-
-def request_from_line(line: bytes) -> BatchRequest:
-    """A line the index already validated, parsed again."""
-    request, _ = parse_request(orjson.loads(line))
-    assert request is not None, "indexed lines were validated when spooled"
-    return request
+#: A request line's id, or ``(None, reason)`` when the line is not a request of the batch's format.
+RequestId = Callable[[dict[str, Any], int], tuple[str | None, str]]
 
 
 def _local_file_offset(stream: Readable) -> int | None:
@@ -65,13 +58,15 @@ class RequestIndex:
         self._digest = hashlib.blake2b(digest_size=16) if digest else None
 
     @classmethod
-    def from_stream(cls, stream: Readable, source_name: str = "input", *, digest: bool = True) -> RequestIndex:
+    def from_stream(
+        cls, stream: Readable, request_id: RequestId, source_name: str = "input", *, digest: bool = True
+    ) -> RequestIndex:
         """Index ``stream``; ``digest=False`` skips hashing when the batch id is already known."""
         index = cls(source_name, digest=digest)
-        index.load(stream)
+        index.load(stream, request_id)
         return index
 
-    def load(self, stream: Readable) -> None:
+    def load(self, stream: Readable, request_id: RequestId) -> None:
         """Index ``stream`` (spooling it unless it is a local file); malformed lines are counted."""
         base = _local_file_offset(stream)
         spool = None
@@ -94,19 +89,19 @@ class RequestIndex:
                 digest.update(line)
                 digest.update(b"\n")
             obj, reason = parse_object(line)
-            request = None
+            custom_id = None
             if obj is not None:
-                request, reason = parse_request(obj)
-            if request is None:
+                custom_id, reason = request_id(obj, line_no)
+            if custom_id is None:
                 self.malformed.add(line_no, reason)
                 continue
             self.requests += 1
             entry = offset << 32 | len(line)
-            known = offsets.get(request.custom_id)
+            known = offsets.get(custom_id)
             if known is None:
-                offsets[request.custom_id] = entry
+                offsets[custom_id] = entry
             else:
-                offsets[request.custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
+                offsets[custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
                 self.duplicate_ids += 1
         if spool is not None:
             spool.flush()
@@ -136,24 +131,20 @@ class RequestIndex:
         """The raw line behind ``entry``; safe from a forked process (``pread`` keeps no offset)."""
         return os.pread(self._fd, entry & 0xFFFFFFFF, entry >> 32)
 
-    def take(self, custom_id: str) -> BatchRequest | None:
-        """The next unmatched request with ``custom_id``, parsed, or ``None`` when none is left."""
-        entry = self.take_entry(custom_id)
-        return None if entry is None else request_from_line(self.read(entry))
-
-    def remaining_entries(self) -> list[int]:
-        """The entry of every request no result was matched to, in input order."""
+    def remaining(self) -> list[tuple[int, str]]:
+        """``(entry, custom_id)`` of every request no result was matched to, in input order."""
         pending = sorted(
-            entry
-            for entries in self._offsets.values()
+            (entry, custom_id)
+            for custom_id, entries in self._offsets.items()
             for entry in (entries if isinstance(entries, list) else (entries,))
         )
         self._offsets = {}
         return pending
 
-    def remaining(self) -> Iterator[BatchRequest]:
-        """Every request no result was matched to, parsed, in input order."""
-        return (request_from_line(self.read(entry)) for entry in self.remaining_entries())
+    @staticmethod
+    def length(entry: int) -> int:
+        """The byte length of the line behind ``entry``."""
+        return entry & 0xFFFFFFFF
 
     def close(self) -> None:
         if self._spool is not None:

@@ -16,7 +16,7 @@ import random
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 import urllib3
@@ -24,8 +24,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 
 from batchtrace import __version__
-from batchtrace.otlp_config import OtlpConfig
-from batchtrace.otlp_encoding import encode_request
+from batchtrace.send.encode import encode_request
+from batchtrace.send.otlp_config import OtlpConfig
+from batchtrace.tally import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +48,6 @@ class DeliveryPolicy:
 
     def remaining(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
-
-
-@dataclass(slots=True)
-class DeliveryReport:
-    """Spans delivered and failed, one line per distinct failure reason, and encoding time."""
-
-    exported: int = 0
-    failed: int = 0
-    reasons: list[str] = field(default_factory=list)
-    encode_seconds: float = 0.0
-
-    def record(self, exported: int, failed: int, reason: str | None = None) -> None:
-        self.exported += exported
-        self.failed += failed
-        if reason and reason not in self.reasons and len(self.reasons) < 20:
-            self.reasons.append(reason)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -95,34 +80,34 @@ class OtlpSender:
         if config.compression != "none":
             self._headers["content-encoding"] = config.compression
 
-    def send(self, spans: Sequence[ReadableSpan], report: DeliveryReport) -> None:
-        """Deliver ``spans`` (splitting on size or 413) and record the outcome in ``report``."""
+    def send(self, spans: Sequence[ReadableSpan], tally: Tally) -> None:
+        """Deliver ``spans`` (splitting on size or 413) and record the outcome in ``tally``."""
         if not spans:
             return
         started = time.perf_counter()
         payload = encode_request(spans)
-        report.encode_seconds += time.perf_counter() - started
+        tally.add_seconds("encode", time.perf_counter() - started)
         if len(payload) > self.policy.max_request_bytes and len(spans) > 1:
             half = len(spans) // 2
-            self.send(spans[:half], report)
-            self.send(spans[half:], report)
+            self.send(spans[:half], tally)
+            self.send(spans[half:], tally)
             return
         outcome, detail = self._post(payload)
         if outcome == "too_large" and len(spans) > 1:
             logger.info("receiver answered 413 for %d spans; splitting the chunk", len(spans))
             half = len(spans) // 2
-            self.send(spans[:half], report)
-            self.send(spans[half:], report)
+            self.send(spans[:half], tally)
+            self.send(spans[half:], tally)
         elif outcome == "ok":
             rejected = min(detail, len(spans)) if isinstance(detail, int) else 0
             if rejected:
                 reason = f"receiver rejected {rejected} spans (partial success)"
                 logger.error("%s", reason)
-            report.record(len(spans) - rejected, rejected, reason if rejected else None)
+            tally.delivered(len(spans) - rejected, rejected, reason if rejected else None)
         else:
             reason = str(detail)
             logger.error("%d spans not delivered to %s: %s", len(spans), self.config.endpoint, reason)
-            report.record(0, len(spans), reason)
+            tally.delivered(0, len(spans), reason)
 
     def _compress(self, payload: bytes) -> bytes:
         if self.config.compression == "gzip":
@@ -145,49 +130,57 @@ class OtlpSender:
             remaining = policy.remaining()
             if remaining <= 0:
                 return "failed", f"deadline reached after {attempt} attempts (last: {reason})"
-            timeout = min(self.config.timeout_s, remaining)
-            retry_after: float | None = None
-            try:
-                response = self._pool.request(
-                    "POST",
-                    self.config.endpoint,
-                    body=body,
-                    headers=self._headers,
-                    timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-                    preload_content=True,
-                    redirect=False,
-                )
-            except urllib3.exceptions.HTTPError as err:
-                reason = f"{type(err).__name__}: {str(err).split(': ', 1)[-1][:200]}"
-            else:
-                status = response.status
-                if 200 <= status < 300:
-                    self._receiver_failing = False
-                    return "ok", _rejected_spans(response.data)
-                if status == 413:
-                    return "too_large", "HTTP 413"
-                reason = f"HTTP {status}"
-                if status not in _RETRYABLE_STATUS and status < 500:
-                    return "failed", f"{reason} (not retryable)"
-                retry_after = _retry_after_seconds(response.headers.get("retry-after"))
+            final, reason, retry_after = self._attempt(body, min(self.config.timeout_s, remaining))
+            if final is not None:
+                return final
             if attempt + 1 == attempts:
                 break
-            delay = min(policy.backoff_base_s * 2**attempt, policy.backoff_max_s) * random.uniform(0.5, 1.0)
-            if retry_after is not None:
-                if retry_after > MAX_RETRY_AFTER_S:
-                    return (
-                        "failed",
-                        f"{reason} with Retry-After {retry_after:.0f} s (longer than {MAX_RETRY_AFTER_S} s)",
-                    )
-                delay = retry_after
-            if delay >= policy.remaining():
-                return "failed", f"deadline too close to retry after {reason}"
+            delay, why_not = self._delay(attempt, reason, retry_after)
+            if why_not:
+                return "failed", why_not
             logger.warning("export attempt %d failed (%s); retrying in %.2fs", attempt + 1, reason, delay)
             time.sleep(delay)
         if self._receiver_failing:
             return "failed", f"{reason} after {attempts} attempts (an earlier chunk already used every attempt)"
         self._receiver_failing = True
         return "failed", f"{reason} after {attempts} attempts"
+
+    def _attempt(self, body: bytes, timeout: float) -> tuple[tuple[str, int | str] | None, str, float | None]:
+        """One POST: ``(final fate or None to retry, reason, Retry-After seconds)``."""
+        try:
+            response = self._pool.request(
+                "POST",
+                self.config.endpoint,
+                body=body,
+                headers=self._headers,
+                timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
+                preload_content=True,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as err:
+            return None, f"{type(err).__name__}: {str(err).split(': ', 1)[-1][:200]}", None
+        status = response.status
+        if 200 <= status < 300:
+            self._receiver_failing = False
+            return ("ok", _rejected_spans(response.data)), "", None
+        if status == 413:
+            return ("too_large", "HTTP 413"), "", None
+        reason = f"HTTP {status}"
+        if status not in _RETRYABLE_STATUS and status < 500:
+            return ("failed", f"{reason} (not retryable)"), reason, None
+        return None, reason, _retry_after_seconds(response.headers.get("retry-after"))
+
+    def _delay(self, attempt: int, reason: str, retry_after: float | None) -> tuple[float, str | None]:
+        """How long to wait before the next attempt, or why there is none."""
+        policy = self.policy
+        delay = min(policy.backoff_base_s * 2**attempt, policy.backoff_max_s) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            if retry_after > MAX_RETRY_AFTER_S:
+                return 0.0, f"{reason} with Retry-After {retry_after:.0f} s (longer than {MAX_RETRY_AFTER_S} s)"
+            delay = retry_after
+        if delay >= policy.remaining():
+            return 0.0, f"deadline too close to retry after {reason}"
+        return delay, None
 
     def close(self) -> None:
         self._pool.clear()

@@ -41,12 +41,16 @@ def _set_value(target: Any, value: Any) -> None:
         target.int_value = value
     elif kind is float:
         target.double_value = value
-    elif value is None:
-        return
-    elif isinstance(value, bytes):
+    elif value is not None:
+        _set_other(target, value)
+
+
+def _set_other(target: Any, value: Any) -> None:
+    """The rarer values: bytes, subclasses of the scalars, mappings and sequences."""
+    if isinstance(value, bytes):
         target.bytes_value = value
     elif isinstance(value, str | bool | int | float):
-        _set_value(target, kind.__mro__[1](value))
+        _set_value(target, type(value).__mro__[1](value))
     elif isinstance(value, Mapping):
         values = target.kvlist_value.values
         for key, item in value.items():
@@ -58,7 +62,7 @@ def _set_value(target: Any, value: Any) -> None:
         for item in value:
             _set_value(array.add(), item)
     else:
-        raise TypeError(f"cannot encode attribute value of type {kind.__name__}")
+        raise TypeError(f"cannot encode attribute value of type {type(value).__name__}")
 
 
 def _set_attributes(repeated: Any, attributes: Mapping[str, Any] | None) -> None:

@@ -18,110 +18,103 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 import orjson
+from opentelemetry.sdk.trace import ReadableSpan
 
-from batchtrace.delivery import DeliveryReport, OtlpSender
-from batchtrace.openai_format import parse_result
-from batchtrace.request_index import request_from_line
-from batchtrace.spans import SpanFactory
+from batchtrace.content import ContentPolicy
+from batchtrace.extract.base import ExtractContext, FormatAdapter
+from batchtrace.read.match import WorkItem
+from batchtrace.send.delivery import OtlpSender
+from batchtrace.tally import Tally
+from batchtrace.write.spans import SpanFactory
 
 logger = logging.getLogger(__name__)
 
-#: ``(request's index entry or None, result line or None, occurrence of the custom_id)``. The
-#: worker reads the request itself (``RequestIndex.read``), so its bytes never cross a pipe.
-WorkItem = tuple[int | None, bytes | None, int]
-
-
-@dataclass(slots=True)
-class ChunkOutcome:
-    """What became of one chunk: counts, token totals, time range and where the time went."""
-
-    spans: int = 0
-    exported: int = 0
-    failed: int = 0
-    reasons: list[str] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    earliest_ns: int | None = None
-    latest_ns: int | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def lost(cls, spans: int, reason: str) -> ChunkOutcome:
-        return cls(spans=spans, failed=spans, reasons=[reason])
-
 
 class ChunkWorker:
-    """Parses, builds, encodes and sends chunks of work items (one instance per process)."""
+    """Extracts, builds, encodes and sends chunks of work items (one instance per process).
 
-    def __init__(self, factory: SpanFactory, sender: OtlpSender, read_request: Callable[[int], bytes]) -> None:
+    Each line is parsed here, once; a line no longer than the content limit skips truncation
+    (a JSON string never decodes to more characters than its line has bytes).
+    """
+
+    def __init__(
+        self,
+        adapter: FormatAdapter,
+        factory: SpanFactory,
+        sender: OtlpSender,
+        read_request: Callable[[int], bytes],
+        content: ContentPolicy,
+        model: str | None = None,
+    ) -> None:
+        self.adapter = adapter
         self.factory = factory
         self.sender = sender
         self.read_request = read_request
+        self.max_length = content.max_length
+        self._short = ExtractContext(cut=content.for_line(0).cutter(), model=model)
+        self._long = ExtractContext(cut=content.cutter(), model=model)
 
-    def __call__(self, items: list[WorkItem]) -> ChunkOutcome:
+    def build(self, item: WorkItem, tally: Tally) -> ReadableSpan:
+        request_entry, result_line, custom_id, occurrence = item
+        request_line = self.read_request(request_entry) if request_entry is not None else b""
+        request = orjson.loads(request_line) if request_line else None
+        result = orjson.loads(result_line) if result_line is not None else None
+        longest = max(len(request_line), len(result_line or b""))
+        ctx = self._short if longest <= self.max_length else self._long
+        record = self.adapter.extract(custom_id, request, result, ctx)
+        record.occurrence = occurrence
+        span = self.factory.completion(record)
+        tally.count_record(record, span.start_time or 0)
+        return span
+
+    def __call__(self, items: list[WorkItem]) -> Tally:
         started = time.perf_counter()
         cpu_started = time.process_time()
-        factory = self.factory
-        outcome = ChunkOutcome(spans=len(items))
-        spans = []
-        read_request = self.read_request
-        for request_entry, result_line, occurrence in items:
-            request_line = read_request(request_entry) if request_entry is not None else b""
-            request = request_from_line(request_line) if request_entry is not None else None
-            result = parse_result(orjson.loads(result_line))[0] if result_line is not None else None
-            longest = max(len(request_line), len(result_line or b""))
-            span = factory.completion(request, result, occurrence=occurrence, line_length=longest)
-            attrs = span.attributes or {}
-            input_tokens, output_tokens = (
-                attrs.get("gen_ai.usage.input_tokens"),
-                attrs.get("gen_ai.usage.output_tokens"),
-            )
-            outcome.input_tokens += input_tokens if isinstance(input_tokens, int) else 0
-            outcome.output_tokens += output_tokens if isinstance(output_tokens, int) else 0
-            spans.append(span)
+        tally = Tally()
+        spans = [self.build(item, tally) for item in items]
         built = time.perf_counter()
-        report = DeliveryReport()
-        self.sender.send(spans, report)
-        outcome.exported, outcome.failed, outcome.reasons = report.exported, report.failed, report.reasons
-        outcome.earliest_ns, outcome.latest_ns = factory.earliest_ns, factory.latest_ns
-        outcome.seconds = {
-            "build": built - started,
-            "encode": report.encode_seconds,
-            "send": time.perf_counter() - built - report.encode_seconds,
-            "worker_cpu": time.process_time() - cpu_started,
-        }
-        return outcome
+        self.sender.send(spans, tally)
+        encode = tally.seconds.get("encode", 0.0)
+        tally.add_seconds("build", built - started)
+        tally.add_seconds("send", time.perf_counter() - built - encode)
+        tally.add_seconds("worker_cpu", time.process_time() - cpu_started)
+        return tally
 
 
-def _run_chunk(worker: Callable[[list[WorkItem]], ChunkOutcome], items: list[WorkItem]) -> ChunkOutcome:
+def _lost(spans: int, reason: str) -> Tally:
+    tally = Tally()
+    tally.lost(spans, reason)
+    return tally
+
+
+def _run_chunk(worker: Callable[[list[WorkItem]], Tally], items: list[WorkItem]) -> Tally:
     """``worker(items)``, or a chunk counted as lost if it raises: never lose the count."""
     try:
         return worker(items)
     except Exception as err:
         logger.exception("unexpected error while processing %d spans", len(items))
-        return ChunkOutcome.lost(len(items), f"unexpected {type(err).__name__}")
+        return _lost(len(items), f"unexpected {type(err).__name__}")
 
 
 class InlinePool:
     """Runs chunks in this process, one after the other."""
 
-    def __init__(self, worker: Callable[[list[WorkItem]], ChunkOutcome]) -> None:
+    def __init__(self, worker: Callable[[list[WorkItem]], Tally]) -> None:
         self._worker = worker
-        self.outcomes: list[ChunkOutcome] = []
+        self.outcomes: list[Tally] = []
 
     def submit(self, items: list[WorkItem]) -> None:
         self.outcomes.append(_run_chunk(self._worker, items))
 
-    def close(self) -> list[ChunkOutcome]:
+    def close(self) -> list[Tally]:
         return self.outcomes
 
 
-def _serve(conn: Connection, make_worker: Callable[[], Callable[[list[WorkItem]], ChunkOutcome]]) -> None:
+def _serve(conn: Connection, make_worker: Callable[[], Callable[[list[WorkItem]], Tally]]) -> None:
     """A worker process: chunks in, outcomes out, until it receives ``None``."""
     worker = make_worker()
     while True:
@@ -140,7 +133,7 @@ class ForkPool:
 
     def __init__(
         self,
-        make_worker: Callable[[], Callable[[list[WorkItem]], ChunkOutcome]],
+        make_worker: Callable[[], Callable[[list[WorkItem]], Tally]],
         processes: int,
         depth: int = 2,
     ) -> None:
@@ -149,7 +142,7 @@ class ForkPool:
         # collector, so forked workers share those pages instead of copying them.
         gc.freeze()
         self.depth = depth
-        self.outcomes: list[ChunkOutcome] = []
+        self.outcomes: list[Tally] = []
         self._conns: list[Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
         self._outstanding: list[deque[int]] = []
@@ -175,7 +168,7 @@ class ForkPool:
             lost = sum(pending)
             pending.clear()
             logger.error("a span worker died with %d spans in hand", lost)
-            self.outcomes.append(ChunkOutcome.lost(lost, "span worker process died"))
+            self.outcomes.append(_lost(lost, "span worker process died"))
 
     def _wait_any(self) -> None:
         busy = [conn for conn, pending in zip(self._conns, self._outstanding, strict=True) if pending]
@@ -193,7 +186,7 @@ class ForkPool:
                 while any(self._outstanding):
                     self._wait_any()
                 logger.error("no span worker process is alive; %d spans not sent", len(items))
-                self.outcomes.append(ChunkOutcome.lost(len(items), "span worker process died"))
+                self.outcomes.append(_lost(len(items), "span worker process died"))
                 return
             index = min(alive, key=lambda i: len(self._outstanding[i]))
             if len(self._outstanding[index]) < self.depth:
@@ -204,9 +197,9 @@ class ForkPool:
             self._outstanding[index].append(len(items))
         except OSError:
             self._dead.add(index)
-            self.outcomes.append(ChunkOutcome.lost(len(items), "span worker process died"))
+            self.outcomes.append(_lost(len(items), "span worker process died"))
 
-    def close(self) -> list[ChunkOutcome]:
+    def close(self) -> list[Tally]:
         while any(self._outstanding):
             self._wait_any()
         for conn in self._conns:
