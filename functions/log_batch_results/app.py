@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
-from batchtrace.otlp_config import parse_headers
+from batchtrace.send.otlp_config import parse_headers
 from botocore.config import Config
 from event_locations import locations_from_event
 from settings import Settings
