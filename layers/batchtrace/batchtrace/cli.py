@@ -23,6 +23,7 @@ from batchtrace.errors import InputError, MissingFileError
 from batchtrace.extract import provider_names
 from batchtrace.run import run_batch
 from batchtrace.send.delivery import DeliveryPolicy
+from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
@@ -100,21 +101,40 @@ def _doc_str(doc: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def replay(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace) -> None:
     if args.parent_span_id and not args.trace_id:
         raise InputError("--parent-span-id needs --trace-id")
     if args.max_time is not None and not args.max_time > 0:
         raise InputError("--max-time must be a positive number of seconds")
-    doc = _trace_json(args.trace_json) if args.trace_json else {}
-    batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
-    # Ids given as flags are the user's own: a bad one is an error. Ids stored in trace.json
-    # fall back like the Lambda function's do (a warning, a new trace or a root batch span).
+
+
+def _hint(args: argparse.Namespace, doc: dict[str, Any]) -> TraceHint:
+    """Ids given as flags are the user's own: a bad one is an error. Ids stored in trace.json
+    fall back like the Lambda function's do (a warning, a new trace or a root batch span)."""
     hint = TraceHint(traceparent=args.traceparent, trace_id=args.trace_id, span_id=args.parent_span_id)
     if not (args.traceparent or args.trace_id):
         hint = hint_from_trace_json(doc) or hint
+    return hint
+
+
+def _content(args: argparse.Namespace) -> ContentPolicy:
     content = ContentPolicy.from_env()
-    if args.no_content:
-        content = ContentPolicy(capture=False, max_length=content.max_length)
+    return ContentPolicy(capture=False, max_length=content.max_length) if args.no_content else content
+
+
+def _report(summary: Summary) -> int:
+    """The summary on stdout, one line on stderr if anything was not delivered; the exit code."""
+    sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    if summary.spans_failed:
+        print(f"batchtrace: {summary.failure_reason()}", file=sys.stderr)
+        return EXIT_UNDELIVERED
+    return EXIT_OK
+
+
+def replay(args: argparse.Namespace) -> int:
+    _check(args)
+    doc = _trace_json(args.trace_json) if args.trace_json else {}
+    batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
     with contextlib.ExitStack() as stack:
         requests = _open(args.requests, "requests file", stack) if args.requests else None
         results = [(str(args.results), _open(args.results, "results file", stack))]
@@ -125,18 +145,14 @@ def replay(args: argparse.Namespace) -> int:
             results,
             batch_id=args.batch_id,
             batch=batch,
-            hint=hint,
-            content=content,
+            hint=_hint(args, doc),
+            content=_content(args),
             input_name=str(args.requests or "requests"),
             provider=args.provider or _doc_str(doc, "provider"),
             model=args.model or _doc_str(doc, "model"),
             delivery=DeliveryPolicy(deadline=time.monotonic() + args.max_time) if args.max_time else None,
         )
-    sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    if summary.spans_failed:
-        print(f"batchtrace: {summary.failure_reason()}", file=sys.stderr)
-        return EXIT_UNDELIVERED
-    return EXIT_OK
+    return _report(summary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -133,6 +133,8 @@ class Summary:
     malformed_by_file: dict[str, int] = field(default_factory=dict)
     failure_reasons: list[str] = field(default_factory=list)
     stage_ms: dict[str, int] = field(default_factory=dict)
+    #: The provider's own counts beside what the files held: ``{source, provider, seen, agree}``.
+    reconciliation: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, tally: Tally, **identity: Any) -> Summary:
@@ -153,3 +155,25 @@ class Summary:
         """One line on what was not delivered and why, for errors and exit messages."""
         why = "; ".join(self.failure_reasons) or "see the log"
         return f"{self.spans_failed} of {self.spans_built} spans not delivered ({why})"
+
+
+#: Bedrock's ``manifest.json.out`` fields and the summary fields they count.
+_MANIFEST_FIELDS = {
+    "totalRecordCount": "results",
+    "errorRecordCount": "errors",
+    "inputTokenCount": "input_tokens",
+    "outputTokenCount": "output_tokens",
+}
+
+
+def reconcile_manifest(manifest: dict[str, Any] | None, summary: Summary) -> dict[str, Any] | None:
+    """Bedrock's manifest counts against the summary's; ``None`` without a manifest.
+
+    One ``.jsonl.out`` is one of the job's files: the manifest counts the whole job, so counts
+    that disagree are reported (and logged by the caller), never a failure.
+    """
+    if manifest is None:
+        return None
+    provider = {name: manifest[key] for key, name in _MANIFEST_FIELDS.items() if isinstance(manifest.get(key), int)}
+    seen = {name: getattr(summary, name) for name in provider}
+    return {"source": "manifest.json.out", "provider": provider, "seen": seen, "agree": provider == seen}

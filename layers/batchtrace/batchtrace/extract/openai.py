@@ -179,21 +179,35 @@ def _responses_inputs(body: JsonObject, cut: Cut) -> list[JsonObject]:
     return inputs
 
 
+def _reasoning_item(item: JsonObject, cut: Cut) -> list[Part]:
+    summary = [str(s["text"]) for s in as_list(item.get("summary")) if isinstance(s, dict) and s.get("text")]
+    return [reasoning_part("\n".join(summary), cut)] if summary else []
+
+
+def _function_call_item(item: JsonObject, cut: Cut) -> list[Part]:
+    arguments = item.get("arguments", item.get("input"))
+    return [tool_call_part(item.get("call_id"), item.get("name"), arguments, cut)]
+
+
+def _builtin_call_item(item: JsonObject, cut: Cut) -> list[Part]:
+    """A built-in tool's call (web_search_call, file_search_call, code_interpreter_call, ...)."""
+    arguments = {k: v for k, v in item.items() if k not in ("type", "id", "status")}
+    name = str(item.get("type")).removesuffix("_call")
+    return [tool_call_part(item.get("id"), name, cut_tree(arguments, cut), cut)]
+
+
+_OUTPUT_ITEMS: dict[str, Callable[[JsonObject, Cut], list[Part]]] = {
+    "message": lambda item, cut: content_parts(item.get("content"), cut),
+    "reasoning": _reasoning_item,
+    "function_call": _function_call_item,
+    "custom_tool_call": _function_call_item,
+}
+
+
 def _responses_item(item: JsonObject, cut: Cut) -> list[Part]:
-    kind = item.get("type")
-    if kind == "message":
-        return content_parts(item.get("content"), cut)
-    if kind == "reasoning":
-        summary = [str(s["text"]) for s in as_list(item.get("summary")) if isinstance(s, dict) and s.get("text")]
-        return [reasoning_part("\n".join(summary), cut)] if summary else []
-    if kind in ("function_call", "custom_tool_call"):
-        arguments = item.get("arguments", item.get("input"))
-        return [tool_call_part(item.get("call_id"), item.get("name"), arguments, cut)]
-    if isinstance(kind, str) and kind.endswith("_call"):
-        # Built-in tools (web_search_call, file_search_call, code_interpreter_call, ...).
-        arguments = {k: v for k, v in item.items() if k not in ("type", "id", "status")}
-        return [tool_call_part(item.get("id"), kind.removesuffix("_call"), cut_tree(arguments, cut), cut)]
-    return []
+    kind = str(item.get("type") or "")
+    handler = _OUTPUT_ITEMS.get(kind) or (_builtin_call_item if kind.endswith("_call") else None)
+    return handler(item, cut) if handler else []
 
 
 def _responses_finish(response: JsonObject, parts: list[Part]) -> str:
@@ -205,23 +219,29 @@ def _responses_finish(response: JsonObject, parts: list[Part]) -> str:
     return "error" if response.get("status") == "failed" else "stop"
 
 
+def _responses_request(record: Record, body: JsonObject, ctx: ExtractContext) -> None:
+    record.input_messages = _responses_inputs(body, ctx.cut)
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        record.system_instructions = [text_part(instructions, ctx.cut)]
+    record.raw_input = cut_tree(body.get("input"), ctx.cut)
+
+
+def _responses_output(record: Record, response: JsonObject, ctx: ExtractContext) -> None:
+    output = [item for item in as_list(response.get("output")) if isinstance(item, dict)]
+    if not output:
+        return
+    parts = [part for item in output for part in _responses_item(item, ctx.cut)]
+    record.output_messages = [message("assistant", parts, _responses_finish(response, parts))]
+    text = as_str(response.get("output_text")) or "".join(p["content"] for p in parts if p["type"] == "text")
+    record.raw_output = {"role": "assistant", "content": text or None}
+
+
 def _responses(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
     record.extra["openai.api.type"] = "responses"
     if body:
-        record.input_messages = _responses_inputs(body, ctx.cut)
-        instructions = body.get("instructions")
-        if isinstance(instructions, str):
-            record.system_instructions = [text_part(instructions, ctx.cut)]
-        record.raw_input = cut_tree(body.get("input"), ctx.cut)
-    output = [item for item in as_list(response.get("output")) if isinstance(item, dict)]
-    if output:
-        parts = [part for item in output for part in _responses_item(item, ctx.cut)]
-        record.output_messages = [message("assistant", parts, _responses_finish(response, parts))]
-        text = as_str(response.get("output_text")) or "".join(p["content"] for p in parts if p["type"] == "text")
-        record.raw_output = {"role": "assistant", "content": text or None}
-    created = as_number(response.get("created_at"))
-    if created is not None:
-        record.created_s = float(created)
+        _responses_request(record, body, ctx)
+    _responses_output(record, response, ctx)
 
 
 def _completions(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
@@ -255,18 +275,27 @@ def _embeddings(record: Record, body: JsonObject, response: JsonObject, ctx: Ext
         record.extra["batchtrace.embeddings.output_count"] = len(data)
 
 
+def _verdict(results: list[JsonObject]) -> tuple[bool, list[str], float | None]:
+    """Whether any input was flagged, the categories that fired, and the highest category score."""
+    fired: set[str] = set()
+    scores: list[float] = []
+    for result in results:
+        fired.update(name for name, hit in as_dict(result.get("categories")).items() if hit is True)
+        scores.extend(float(s) for s in as_dict(result.get("category_scores")).values() if as_number(s) is not None)
+    flagged = any(result.get("flagged") is True for result in results)
+    return flagged, sorted(fired), max(scores) if scores else None
+
+
 def _moderations(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
     record.raw_input = cut_tree(body.get("input"), ctx.cut)
     results = [item for item in as_list(response.get("results")) if isinstance(item, dict)]
     if not results:
         return
-    fired = sorted({name for r in results for name, hit in as_dict(r.get("categories")).items() if hit is True})
-    scores = [s for r in results for s in as_dict(r.get("category_scores")).values() if as_number(s) is not None]
-    flagged = any(r.get("flagged") is True for r in results)
+    flagged, fired, top_score = _verdict(results)
     record.extra["batchtrace.moderation.flagged"] = flagged
     record.extra["batchtrace.moderation.categories"] = fired
-    if scores:
-        record.extra["batchtrace.moderation.max_score"] = float(max(scores))
+    if top_score is not None:
+        record.extra["batchtrace.moderation.max_score"] = top_score
     verdict = f"flagged: {', '.join(fired) or 'yes'}" if flagged else "not flagged"
     record.output_messages = [message("assistant", [text_part(verdict, ctx.cut)], "stop")]
     record.raw_output = results
@@ -282,12 +311,17 @@ def _image_parts(data: Any, cut: Cut) -> list[Part]:
     return parts
 
 
-def _images(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
-    record.output_type = "image"
+def _prompt(record: Record, body: JsonObject, ctx: ExtractContext) -> None:
+    """A generation prompt (images, videos) as the one user message it is."""
     prompt = body.get("prompt")
     if prompt is not None:
         record.input_messages = [message("user", [text_part(prompt, ctx.cut)])]
         record.raw_input = cut_tree(prompt, ctx.cut)
+
+
+def _images(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
+    record.output_type = "image"
+    _prompt(record, body, ctx)
     for key in ("size", "quality", "background", "output_format", "style"):
         value = as_str(response.get(key)) or as_str(body.get(key))
         if value:
@@ -300,10 +334,7 @@ def _images(record: Record, body: JsonObject, response: JsonObject, ctx: Extract
 
 def _videos(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
     record.output_type = "video"
-    prompt = body.get("prompt")
-    if prompt is not None:
-        record.input_messages = [message("user", [text_part(prompt, ctx.cut)])]
-        record.raw_input = cut_tree(prompt, ctx.cut)
+    _prompt(record, body, ctx)
     for key in ("seconds", "size"):
         value = response.get(key) or body.get(key)
         if isinstance(value, str | int):
@@ -315,10 +346,8 @@ def _videos(record: Record, body: JsonObject, response: JsonObject, ctx: Extract
         record.output_messages = [message("assistant", [media_part("video", file_id=response.get("id"))], "stop")]
         record.raw_output = {"video": response.get("id"), "status": status}
     error = response.get("error")
-    if isinstance(error, dict) and record.failure is None:
-        record.failure = failure_from_error(error, "video_failed")
-    if status == "failed" and record.failure is None:
-        record.failure = Failure("video_failed", "the video generation failed")
+    if record.failure is None and (isinstance(error, dict) or status == "failed"):
+        record.failure = failure_from_error(error or "the video generation failed", "video_failed")
 
 
 def _generic(record: Record, body: JsonObject, response: JsonObject, ctx: ExtractContext) -> None:
@@ -397,6 +426,7 @@ class OpenAIAdapter(FormatAdapter):
         return (body if isinstance(body, dict) else None), status, as_str(response.get("request_id"))
 
     def failure_of(self, result: JsonObject, body: JsonObject | None, status: int | None) -> Failure | None:
+        """Why a result failed: a line-level error (``batch_expired``), an error body, an HTTP status."""
         error = result.get("error")
         if error is not None:
             failure = failure_from_error(error)
@@ -404,15 +434,19 @@ class OpenAIAdapter(FormatAdapter):
             return failure
         body_error = body.get("error") if body else None
         if body_error is not None and body_error != {}:
-            failure = failure_from_error(loads_maybe(body_error), str(status or "error"))
-            if failure.message == failure.type and status:
-                failure.message = f"HTTP {status}"
-            return failure
+            return self.body_failure(body_error, status)
         if status is not None and status >= 400:
             return Failure(str(status), f"HTTP {status}")
         if status is None and body is None:
             return Failure("no_response", "the result line carries neither a response nor an error")
         return None
+
+    @staticmethod
+    def body_failure(body_error: Any, status: int | None) -> Failure:
+        failure = failure_from_error(loads_maybe(body_error), str(status or "error"))
+        if failure.message == failure.type and status:
+            failure.message = f"HTTP {status}"
+        return failure
 
     def extract(
         self, custom_id: str, request: JsonObject | None, result: JsonObject | None, ctx: ExtractContext
@@ -457,7 +491,7 @@ class OpenAIAdapter(FormatAdapter):
         record.response_id = as_str(response.get("id"))
         record.response_model = as_str(response.get("model"))
         record.usage = openai_usage(response.get("usage"))
-        created = as_number(response.get("created"))
+        created = as_number(response.get("created", response.get("created_at")))
         if created is not None:
             record.created_s = float(created)
         fingerprint = as_str(response.get("system_fingerprint"))

@@ -23,6 +23,11 @@ from batchtrace.read.jsonl import MalformedLines, Readable, iter_raw_lines, pars
 RequestId = Callable[[dict[str, Any], int], tuple[str | None, str]]
 
 
+def _line_id(line: bytes, line_no: int, request_id: RequestId) -> tuple[str | None, str]:
+    obj, reason = parse_object(line)
+    return request_id(obj, line_no) if obj is not None else (None, reason)
+
+
 def _local_file_offset(stream: Readable) -> int | None:
     """Where ``stream`` stands in the regular local file it reads, or ``None`` if it is not one.
 
@@ -76,7 +81,6 @@ class RequestIndex:
         else:
             self._fd = stream.fileno()  # type: ignore[attr-defined]
         start = base or 0
-        offsets = self._offsets
         digest = self._digest
         for line_no, position, line in iter_raw_lines(stream):
             if spool is None:
@@ -88,23 +92,22 @@ class RequestIndex:
             if digest is not None:
                 digest.update(line)
                 digest.update(b"\n")
-            obj, reason = parse_object(line)
-            custom_id = None
-            if obj is not None:
-                custom_id, reason = request_id(obj, line_no)
+            custom_id, reason = _line_id(line, line_no, request_id)
             if custom_id is None:
                 self.malformed.add(line_no, reason)
-                continue
-            self.requests += 1
-            entry = offset << 32 | len(line)
-            known = offsets.get(custom_id)
-            if known is None:
-                offsets[custom_id] = entry
             else:
-                offsets[custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
-                self.duplicate_ids += 1
+                self._add(custom_id, offset << 32 | len(line))
         if spool is not None:
             spool.flush()
+
+    def _add(self, custom_id: str, entry: int) -> None:
+        self.requests += 1
+        known = self._offsets.get(custom_id)
+        if known is None:
+            self._offsets[custom_id] = entry
+        else:
+            self._offsets[custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
+            self.duplicate_ids += 1
 
     @property
     def content_digest(self) -> str:

@@ -79,48 +79,63 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
     if any(span.events or span.links for span in spans):
         return bytes(encode_spans(spans).SerializeToString())
     request = ExportTraceServiceRequest()
-    groups: dict[tuple[int, int], Any] = {}
-    resources: dict[int, Any] = {}
+    groups = _Groups(request)
     for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope
-        group_key = (id(resource), id(scope))
-        scope_spans = groups.get(group_key)
-        if scope_spans is None:
-            resource_spans = resources.get(id(resource))
-            if resource_spans is None:
-                resource_spans = request.resource_spans.add()
-                _set_attributes(resource_spans.resource.attributes, resource.attributes)
-                resource_spans.schema_url = resource.schema_url or ""
-                resources[id(resource)] = resource_spans
-            scope_spans = resource_spans.scope_spans.add()
-            if scope is not None:
-                scope_spans.scope.name = scope.name
-                scope_spans.scope.version = scope.version or ""
-                _set_attributes(scope_spans.scope.attributes, scope.attributes)
-                scope_spans.schema_url = scope.schema_url or ""
-            groups[group_key] = scope_spans
-        out = scope_spans.spans.add()
-        context = span.context
-        assert context is not None, "finished spans always have a context"
-        out.trace_id = context.trace_id.to_bytes(16, "big")
-        out.span_id = context.span_id.to_bytes(8, "big")
-        if context.trace_state:
-            out.trace_state = context.trace_state.to_header()
-        parent = span.parent
-        flags = _HAS_IS_REMOTE
-        if parent is not None:
-            out.parent_span_id = parent.span_id.to_bytes(8, "big")
-            if parent.is_remote:
-                flags |= _IS_REMOTE
-        out.flags = int(flags)
-        out.name = span.name
-        out.kind = _KIND.get(span.kind, 0)
-        out.start_time_unix_nano = span.start_time or 0
-        out.end_time_unix_nano = span.end_time or 0
-        _set_attributes(out.attributes, span.attributes)
-        out.dropped_attributes_count = span.dropped_attributes
-        status = span.status
-        out.status.code = status.status_code.value
-        if status.description:
-            out.status.message = status.description
+        _fill_span(groups.scope_spans(span).spans.add(), span)
     return bytes(request.SerializeToString())
+
+
+class _Groups:
+    """The request's ``ResourceSpans`` and ``ScopeSpans``, one per distinct resource and scope."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.resources: dict[int, Any] = {}
+        self.scopes: dict[tuple[int, int], Any] = {}
+
+    def scope_spans(self, span: ReadableSpan) -> Any:
+        resource, scope = span.resource, span.instrumentation_scope
+        key = (id(resource), id(scope))
+        found = self.scopes.get(key)
+        if found is None:
+            found = self.scopes[key] = self._resource_spans(resource).scope_spans.add()
+            if scope is not None:
+                found.scope.name = scope.name
+                found.scope.version = scope.version or ""
+                _set_attributes(found.scope.attributes, scope.attributes)
+                found.schema_url = scope.schema_url or ""
+        return found
+
+    def _resource_spans(self, resource: Any) -> Any:
+        found = self.resources.get(id(resource))
+        if found is None:
+            found = self.resources[id(resource)] = self.request.resource_spans.add()
+            _set_attributes(found.resource.attributes, resource.attributes)
+            found.schema_url = resource.schema_url or ""
+        return found
+
+
+def _fill_span(out: Any, span: ReadableSpan) -> None:
+    context = span.context
+    assert context is not None, "finished spans always have a context"
+    out.trace_id = context.trace_id.to_bytes(16, "big")
+    out.span_id = context.span_id.to_bytes(8, "big")
+    if context.trace_state:
+        out.trace_state = context.trace_state.to_header()
+    parent = span.parent
+    flags = _HAS_IS_REMOTE
+    if parent is not None:
+        out.parent_span_id = parent.span_id.to_bytes(8, "big")
+        if parent.is_remote:
+            flags |= _IS_REMOTE
+    out.flags = int(flags)
+    out.name = span.name
+    out.kind = _KIND.get(span.kind, 0)
+    out.start_time_unix_nano = span.start_time or 0
+    out.end_time_unix_nano = span.end_time or 0
+    _set_attributes(out.attributes, span.attributes)
+    out.dropped_attributes_count = span.dropped_attributes
+    status = span.status
+    out.status.code = status.status_code.value
+    if status.description:
+        out.status.message = status.description

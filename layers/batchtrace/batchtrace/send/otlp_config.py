@@ -100,9 +100,7 @@ def _endpoint(
 ) -> tuple[str, dict[str, str]]:
     """The URL (``/v1/<signal>`` added to a base endpoint), and Respan's auth header when it is Respan's."""
     headers: dict[str, str] = {}
-    url = endpoint or pick.any(pick.name("ENDPOINT"))
-    if not url and (base := pick.any("OTEL_EXPORTER_OTLP_ENDPOINT")):
-        url = f"{base.rstrip('/')}/v1/{signal}"
+    url = endpoint or pick.any(pick.name("ENDPOINT")) or _base_endpoint(pick, signal)
     respan_key = respan_api_key or pick.any("RESPAN_API_KEY")
     if not url and respan_key and signal == "traces":
         base = pick.any("RESPAN_BASE_URL") or DEFAULT_RESPAN_BASE_URL
@@ -112,6 +110,11 @@ def _endpoint(
     if not url.startswith(("http://", "https://")):
         raise InputError(f"invalid OTLP endpoint {url!r}: expected an http:// or https:// URL")
     return url, headers
+
+
+def _base_endpoint(pick: _Picker, signal: str) -> str | None:
+    base = pick.any("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return f"{base.rstrip('/')}/v1/{signal}" if base else None
 
 
 def _timeout(pick: _Picker, timeout_s: float | None) -> float:
