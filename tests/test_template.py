@@ -394,13 +394,13 @@ def test_s3_read_limited_to_prefix(template: dict[str, Any]) -> None:
             for r in resources:
                 text = _sub_text(r)
                 assert text.startswith(("arn:${AWS::Partition}:s3:::", "arn:aws:s3:::")), text
-                assert text.endswith("/${BatchPrefix}*"), f"object access beyond the prefix: {text}"
+                assert text.endswith(("/${BatchPrefix}*", "/${BedrockOutputPrefix}*")), f"beyond the prefixes: {text}"
         for r in resources:
             # The created bucket's name (either way) or the existing bucket's, never another.
             assert _bucket_names(r) == EFFECTIVE_BUCKET_NAMES, r
         if "s3:ListBucket" in s3:
-            prefix = statement["Condition"]["StringLike"]["s3:prefix"]
-            assert _sub_text(prefix) == "${BatchPrefix}*"
+            prefixes = _listify(statement["Condition"]["StringLike"]["s3:prefix"])
+            assert sorted(_sub_text(p) for p in prefixes) == ["${BatchPrefix}*", "${BedrockOutputPrefix}*"]
     assert {"s3:GetObject", "s3:GetObjectVersion"} <= s3_actions
     # Read-only: the function never writes, deletes or reconfigures the bucket.
     assert s3_actions <= {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}, s3_actions
@@ -491,12 +491,16 @@ def test_s3_trigger(template: dict[str, Any]) -> None:
     bucket = _resource(template, "BatchesBucket", "AWS::S3::Bucket")
     condition, s3_mode, other = bucket["Properties"]["NotificationConfiguration"]["Fn::If"]
     assert condition == "TriggerS3"
-    (config,) = s3_mode["LambdaConfigurations"]
-    assert config["Event"] == "s3:ObjectCreated:*"
-    assert config["Function"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
-    rules = {r["Name"].lower(): r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
+    batches, bedrock = s3_mode["LambdaConfigurations"]
+    for config in (batches, bedrock):
+        assert config["Event"] == "s3:ObjectCreated:*"
+        assert config["Function"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    rules = {r["Name"].lower(): r["Value"] for r in batches["Filter"]["S3Key"]["Rules"]}
     assert rules["suffix"] == "output.jsonl"
     assert rules["prefix"] == {"Ref": "BatchPrefix"}
+    # Bedrock writes <prefix><job id>/<input name>.jsonl.out (and manifest.json.out, which must not match).
+    rules = {r["Name"].lower(): r["Value"] for r in bedrock["Filter"]["S3Key"]["Rules"]}
+    assert rules == {"suffix": ".jsonl.out", "prefix": {"Ref": "BedrockOutputPrefix"}}
     assert template["Parameters"]["BatchPrefix"]["Default"] == "batches/"
     # In the other modes: EventBridge notifications, or none at all.
     assert other == {
@@ -531,7 +535,10 @@ def test_eventbridge_trigger(template: dict[str, Any]) -> None:
         {"Fn::If": ["HasExistingBucket", {"Ref": "ExistingBucketName"}, {"Ref": "BatchesBucket"}]}
     ]
     # One wildcard matches prefix AND suffix (separate prefix/suffix matchers would be OR'ed).
-    (key_filter,) = pattern["detail"]["object"]["key"]
+    key_filter, bedrock_filter = pattern["detail"]["object"]["key"]
+    bedrock_text, bedrock_variables = bedrock_filter["wildcard"]["Fn::Sub"]
+    assert bedrock_text == "${Prefix}*.jsonl.out"
+    assert bedrock_variables["Prefix"] == {"Fn::Join": ["\\*", {"Fn::Split": ["*", {"Ref": "BedrockOutputPrefix"}]}]}
     text, variables = key_filter["wildcard"]["Fn::Sub"]
     assert text == "${Prefix}*/output.jsonl", "the rule must only match output.jsonl files"
     assert text.endswith("output.jsonl")
@@ -740,7 +747,9 @@ def _event_location(event: dict[str, Any]) -> tuple[str, str]:
     return event["bucket"], event["output_key"]
 
 
-@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in EVENTS.glob("*.json") if "bedrock" not in p.name), ids=lambda p: p.name
+)
 def test_event_names_sample_batch(path: Path) -> None:
     event = json.loads(path.read_text(encoding="utf-8"))
     assert _event_location(event) == (SAMPLE_BUCKET, SAMPLE_OUTPUT_KEY)

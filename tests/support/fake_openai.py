@@ -24,14 +24,13 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from tests.support.http_server import LoopbackHandler, LoopbackServer
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "batch_object"]
 
@@ -92,39 +91,18 @@ def batch_object(
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests make many requests."""
-
+class _Handler(LoopbackHandler["FakeOpenAI"]):
     def do_GET(self) -> None:
-        self.server.fake._handle(self)
-
-    def reply_json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.owner._handle(self)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeOpenAI
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-body is expected here; keep stderr quiet."""
-
-
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """The fake API; a context manager that serves in a daemon thread."""
 
+    handler = _Handler
+
     def __init__(self, api_key: str) -> None:
+        super().__init__()
         self.api_key = api_key
         self.on_request: Callable[[str], None] | None = None
         self._files: dict[str, bytes | Path] = {}
@@ -132,44 +110,6 @@ class FakeOpenAI:
         self._faults: dict[str, _Fault] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeOpenAI:
-        if self._server is None:
-            server = _Server(("127.0.0.1", 0), _Handler)
-            server.fake = self
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: the value for ``OPENAI_BASE_URL``."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------ scripting
 
@@ -233,7 +173,7 @@ class FakeOpenAI:
             self._record(handler, False, 401)
             supplied = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
             masked = f"{supplied[:3]}***{supplied[-4:]}" if len(supplied) > 8 else "***"
-            handler.reply_json(
+            handler.send_json(
                 401,
                 {
                     "error": {
@@ -248,7 +188,7 @@ class FakeOpenAI:
         fault = self._take_fault(path)
         if fault is not None and fault.status is not None:
             self._record(handler, True, fault.status)
-            handler.reply_json(
+            handler.send_json(
                 fault.status,
                 {"error": {"message": f"injected failure {fault.status}", "type": "server_error", "code": None}},
             )
@@ -260,9 +200,7 @@ class FakeOpenAI:
             self._serve_file(handler, parts[2], truncate=fault is not None)
         else:
             self._record(handler, True, 404)
-            handler.reply_json(
-                404, {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error"}}
-            )
+            handler.send_json(404, {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error"}})
 
     def _serve_batch(self, handler: _Handler, batch_id: str) -> None:
         with self._lock:
@@ -270,19 +208,19 @@ class FakeOpenAI:
             obj = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else None
         if obj is None:
             self._record(handler, True, 404)
-            handler.reply_json(
+            handler.send_json(
                 404, {"error": {"message": f"No batch found with id '{batch_id}'.", "type": "invalid_request_error"}}
             )
             return
         self._record(handler, True, 200)
-        handler.reply_json(200, obj)
+        handler.send_json(200, obj)
 
     def _serve_file(self, handler: _Handler, file_id: str, *, truncate: bool) -> None:
         with self._lock:
             content = self._files.get(file_id)
         if content is None:
             self._record(handler, True, 404)
-            handler.reply_json(
+            handler.send_json(
                 404,
                 {
                     "error": {

@@ -199,6 +199,8 @@ FINISH_REASONS: dict[str, str] = {
     "finish": "stop",
     "finished": "stop",
     "eos": "stop",
+    "pause_turn": "stop",
+    "stop_criteria_met": "stop",
     "length": "length",
     "max_tokens": "length",
     "model_length": "length",
@@ -221,6 +223,13 @@ FINISH_REASONS: dict[str, str] = {
     "refusal": "content_filter",
     "error": "error",
     "malformed_function_call": "error",
+    "language": "content_filter",
+    "image_prohibited_content": "content_filter",
+    "image_recitation": "content_filter",
+    "unexpected_tool_call": "error",
+    "too_many_tool_calls": "error",
+    "missing_thought_signature": "error",
+    "malformed_response": "error",
 }
 
 

@@ -210,12 +210,19 @@ def _responses_item(item: JsonObject, cut: Cut) -> list[Part]:
     return handler(item, cut) if handler else []
 
 
-def _responses_finish(response: JsonObject, parts: list[Part]) -> str:
+#: Built-in tools OpenAI runs itself: the model goes on after them, so they do not end the response.
+_SERVER_SIDE_CALLS = frozenset(
+    {"web_search_call", "file_search_call", "code_interpreter_call", "image_generation_call", "mcp_call"}
+)
+
+
+def _responses_finish(response: JsonObject, output: list[JsonObject]) -> str:
     incomplete = as_dict(response.get("incomplete_details"))
     if incomplete.get("reason"):
         return finish_reason(incomplete["reason"])
-    if any(part["type"] == "tool_call" for part in parts):
-        return "tool_call"
+    kinds = [str(item.get("type") or "") for item in output]
+    if any(kind.endswith("_call") and kind not in _SERVER_SIDE_CALLS for kind in kinds):
+        return "tool_call"  # the caller must run a function (or computer, shell) call and send its output
     return "error" if response.get("status") == "failed" else "stop"
 
 
@@ -232,7 +239,7 @@ def _responses_output(record: Record, response: JsonObject, ctx: ExtractContext)
     if not output:
         return
     parts = [part for item in output for part in _responses_item(item, ctx.cut)]
-    record.output_messages = [message("assistant", parts, _responses_finish(response, parts))]
+    record.output_messages = [message("assistant", parts, _responses_finish(response, output))]
     text = as_str(response.get("output_text")) or "".join(p["content"] for p in parts if p["type"] == "text")
     record.raw_output = {"role": "assistant", "content": text or None}
 

@@ -58,6 +58,8 @@ class Matcher:
             self.tally.duplicate_ids += occurrence > 0
             entry = None if self_contained else self.index.take_entry(custom_id)
             self.tally.results += 1
+            # A line that carries its own request (Bedrock, Vertex AI) is a request too.
+            self.tally.requests += self_contained
             self.tally.orphan_results += entry is None and not self_contained
             yield entry, line, custom_id, occurrence
 
