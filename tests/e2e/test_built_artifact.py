@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
 
 from tests.support.lambda_runtime_api import InvocationResult, LambdaRuntimeApi
-from tests.support.moto_s3 import REGION, MotoServer
+from tests.support.moto_s3 import REGION, MotoServer, create_idempotency_table
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -470,27 +469,9 @@ def s3(moto: MotoServer, receiver: OtlpReceiver) -> Any:
     """Fresh S3 and DynamoDB state with the bucket and the idempotency table; an empty receiver."""
     moto.reset()
     receiver.reset()
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = moto.client("s3")
     client.create_bucket(Bucket=BUCKET)
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=moto.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    create_idempotency_table(moto.client("dynamodb"), TABLE)
     return client
 
 

@@ -481,7 +481,7 @@ class Batch:
     def write(self, directory: Path) -> BatchFiles:
         """Write ``input.jsonl``, ``output.jsonl`` and ``errors.jsonl`` (UTF-8, as OpenAI does)."""
         directory.mkdir(parents=True, exist_ok=True)
-        files = BatchFiles(*(directory / f"{role}.jsonl" for role in ROLES), self.requests, self.results)
+        files = replace(_paths(directory), requests=self.requests, results=self.results)
         for role, path in files.items():
             path.write_bytes(self.file_bytes(role))
         return files
@@ -547,6 +547,10 @@ class Batch:
             )
             files[role] = lines if any(isinstance(item, int) for item in lines) else ()
         return replace(self, entries=tuple(self.entries[i] for i in kept), files=files)
+
+
+def _paths(directory: Path) -> BatchFiles:
+    return BatchFiles(directory / "input.jsonl", directory / "output.jsonl", directory / "errors.jsonl")
 
 
 def _line_of(entry: Entry, role: str) -> Line:
@@ -616,7 +620,7 @@ def stream(recipe: Recipe, directory: Path) -> BatchFiles:
     def entry(k: int) -> Entry:
         return recipe.entry(k) if k < recipe.n else orphans[k - recipe.n]
 
-    paths = BatchFiles(*(directory / f"{role}.jsonl" for role in ROLES))
+    paths = _paths(directory)
     where: list[str | None] = []
     has_request: list[bool] = []
     with paths.input.open("wb") as fh:
@@ -629,9 +633,9 @@ def stream(recipe: Recipe, directory: Path) -> BatchFiles:
     files = _layout(recipe, where, has_request)
     for role in ("output", "errors"):
         with paths[role].open("wb") as fh:
-            for k in files[role]:
-                assert isinstance(k, int)
-                fh.write(_dumps(_line_of(entry(k), role)) + b"\n")
+            for item in files[role]:
+                assert isinstance(item, int)
+                fh.write(_dumps(_line_of(entry(item), role)) + b"\n")
     results = len(files["output"]) + len(files["errors"])
     return replace(paths, requests=len(files["input"]), results=results)
 

@@ -48,7 +48,7 @@ class LoopbackHandler(BaseHTTPRequestHandler, Generic[OwnerT]):
 
     server: _ThreadingServer
     protocol_version = "HTTP/1.1"
-    timeout: float | None = 30
+    timeout = 30
 
     @property
     def owner(self) -> OwnerT:

@@ -123,7 +123,7 @@ class MotoServer:
     def client(self, service: str) -> Any:
         """A boto3 client of this server that does not depend on the environment (dummy credentials)."""
         env = self.env()
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
