@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.moto_s3 import MotoServer, aws_env
+from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.trace_tree import render_trace_tree
 
@@ -35,7 +35,7 @@ def main() -> int:
     bucket, output_key = record["bucket"]["name"], record["object"]["key"]
     folder = posixpath.dirname(output_key)
     with MotoServer() as moto, OtlpReceiver() as receiver:
-        os.environ.update(aws_env(moto.endpoint))
+        os.environ.update(moto.env())
         os.environ.update(
             {
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,

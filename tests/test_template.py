@@ -198,6 +198,14 @@ def _fn_prop(template: dict[str, Any], name: str) -> Any:
     return template.get("Globals", {}).get("Function", {}).get(name)
 
 
+def _assert_handler_exists(props: dict[str, Any]) -> None:
+    """``Handler`` names a function defined in a module of ``CodeUri`` (what Lambda imports)."""
+    module, function = props["Handler"].rsplit(".", 1)
+    source = ROOT / props["CodeUri"] / f"{module.replace('.', '/')}.py"
+    assert source.is_file(), f"{props['Handler']}: no {source}"
+    assert f"def {function}(" in source.read_text(encoding="utf-8"), f"{props['Handler']}: no {function} in {source}"
+
+
 # --------------------------------------------------------------------------- lint
 
 
@@ -245,19 +253,19 @@ def test_is_a_sam_template(template: dict[str, Any]) -> None:
 
 
 def test_layer(template: dict[str, Any]) -> None:
+    """The layer is built from the package and its pinned dependencies, for the functions' runtime."""
     layer = _resource(template, LAYER, "AWS::Serverless::LayerVersion")
     props = layer["Properties"]
-    assert props["ContentUri"].rstrip("/") == "layers/batchtrace"
-    assert list(props["CompatibleRuntimes"]) == ["python3.12"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    content = ROOT / props["ContentUri"]
+    assert (content / "batchtrace" / "__init__.py").is_file() and (content / "requirements.txt").is_file()
+    runtime = _fn_prop(template, "Runtime")
+    assert runtime in props["CompatibleRuntimes"]
+    assert layer["Metadata"]["BuildMethod"] == runtime
 
 
 def test_function_code_and_sizing(template: dict[str, Any]) -> None:
     props = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]
-    assert props["CodeUri"].rstrip("/") == "functions/log_batch_results"
-    assert props["Handler"] == "app.lambda_handler"
-    assert _fn_prop(template, "Runtime") == "python3.12"
-    assert list(_fn_prop(template, "Architectures")) == ["x86_64"]
+    _assert_handler_exists(props)
     assert {"Ref": LAYER} in _listify(props["Layers"])
     # Sized from the benchmark: a whole vCPU (Lambda grants one per 1,769 MB) for CPU-bound work
     # whose 50,000-request peak is ~105 MB; a timeout well past ~10 s of work but below the
@@ -289,16 +297,8 @@ def test_environment(template: dict[str, Any]) -> None:
         assert "RespanApiKeySecretArn" in set(_refs(template["Conditions"][condition]))
     else:
         pytest.fail(f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be unset when Respan is used: {endpoint!r}")
-    assert env["POWERTOOLS_SERVICE_NAME"] == "batchtrace"
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Batchtrace"
-
-    params = template["Parameters"]
-    assert params["OtlpTracesEndpoint"]["Default"] == "http://localhost:4318/v1/traces"
-    assert params["ServiceName"]["Default"] == "batchtrace"
-    assert params["RespanBaseUrl"]["Default"] == "https://api.respan.ai/api"
-    assert params["CaptureContent"]["Default"] == "true"
-    assert sorted(params["CaptureContent"]["AllowedValues"]) == ["false", "true"]
-    assert params["LogLevel"]["Default"] == "INFO"
+    # Powertools publishes no metrics without a namespace (and logs the service name on every line).
+    assert env["POWERTOOLS_SERVICE_NAME"] and env["POWERTOOLS_METRICS_NAMESPACE"]
 
 
 # --------------------------------------------------------------------------- secrets
@@ -394,13 +394,13 @@ def test_s3_read_limited_to_prefix(template: dict[str, Any]) -> None:
             for r in resources:
                 text = _sub_text(r)
                 assert text.startswith(("arn:${AWS::Partition}:s3:::", "arn:aws:s3:::")), text
-                assert text.endswith("/${BatchPrefix}*"), f"object access beyond the prefix: {text}"
+                assert text.endswith(("/${BatchPrefix}*", "/${BedrockOutputPrefix}*")), f"beyond the prefixes: {text}"
         for r in resources:
             # The created bucket's name (either way) or the existing bucket's, never another.
             assert _bucket_names(r) == EFFECTIVE_BUCKET_NAMES, r
         if "s3:ListBucket" in s3:
-            prefix = statement["Condition"]["StringLike"]["s3:prefix"]
-            assert _sub_text(prefix) == "${BatchPrefix}*"
+            prefixes = _listify(statement["Condition"]["StringLike"]["s3:prefix"])
+            assert sorted(_sub_text(p) for p in prefixes) == ["${BatchPrefix}*", "${BedrockOutputPrefix}*"]
     assert {"s3:GetObject", "s3:GetObjectVersion"} <= s3_actions
     # Read-only: the function never writes, deletes or reconfigures the bucket.
     assert s3_actions <= {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}, s3_actions
@@ -465,7 +465,7 @@ def test_bucket_policy_denies_insecure_transport(template: dict[str, Any]) -> No
 
 def test_idempotency_table(template: dict[str, Any]) -> None:
     props = _resource(template, "IdempotencyTable", "AWS::DynamoDB::Table")["Properties"]
-    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    # Powertools' DynamoDB persistence layer keys records on "id" and expires them on "expiration".
     assert list(props["KeySchema"]) == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert {"AttributeName": "id", "AttributeType": "S"} in props["AttributeDefinitions"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
@@ -478,7 +478,6 @@ def test_idempotency_table(template: dict[str, Any]) -> None:
 
 def test_trigger_mode_parameter(template: dict[str, Any]) -> None:
     param = template["Parameters"]["TriggerMode"]
-    assert param["Default"] == "s3"
     assert sorted(param["AllowedValues"]) == ["eventbridge", "none", "s3"]
     conditions = template["Conditions"]
     assert conditions["TriggerS3"] == {"Fn::Equals": [{"Ref": "TriggerMode"}, "s3"]}
@@ -491,13 +490,16 @@ def test_s3_trigger(template: dict[str, Any]) -> None:
     bucket = _resource(template, "BatchesBucket", "AWS::S3::Bucket")
     condition, s3_mode, other = bucket["Properties"]["NotificationConfiguration"]["Fn::If"]
     assert condition == "TriggerS3"
-    (config,) = s3_mode["LambdaConfigurations"]
-    assert config["Event"] == "s3:ObjectCreated:*"
-    assert config["Function"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
-    rules = {r["Name"].lower(): r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
+    batches, bedrock = s3_mode["LambdaConfigurations"]
+    for config in (batches, bedrock):
+        assert config["Event"] == "s3:ObjectCreated:*"
+        assert config["Function"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    rules = {r["Name"].lower(): r["Value"] for r in batches["Filter"]["S3Key"]["Rules"]}
     assert rules["suffix"] == "output.jsonl"
     assert rules["prefix"] == {"Ref": "BatchPrefix"}
-    assert template["Parameters"]["BatchPrefix"]["Default"] == "batches/"
+    # Bedrock writes <prefix><job id>/<input name>.jsonl.out (and manifest.json.out, which must not match).
+    rules = {r["Name"].lower(): r["Value"] for r in bedrock["Filter"]["S3Key"]["Rules"]}
+    assert rules == {"suffix": ".jsonl.out", "prefix": {"Ref": "BedrockOutputPrefix"}}
     # In the other modes: EventBridge notifications, or none at all.
     assert other == {
         "Fn::If": [
@@ -531,7 +533,10 @@ def test_eventbridge_trigger(template: dict[str, Any]) -> None:
         {"Fn::If": ["HasExistingBucket", {"Ref": "ExistingBucketName"}, {"Ref": "BatchesBucket"}]}
     ]
     # One wildcard matches prefix AND suffix (separate prefix/suffix matchers would be OR'ed).
-    (key_filter,) = pattern["detail"]["object"]["key"]
+    key_filter, bedrock_filter = pattern["detail"]["object"]["key"]
+    bedrock_text, bedrock_variables = bedrock_filter["wildcard"]["Fn::Sub"]
+    assert bedrock_text == "${Prefix}*.jsonl.out"
+    assert bedrock_variables["Prefix"] == {"Fn::Join": ["\\*", {"Fn::Split": ["*", {"Ref": "BedrockOutputPrefix"}]}]}
     text, variables = key_filter["wildcard"]["Fn::Sub"]
     assert text == "${Prefix}*/output.jsonl", "the rule must only match output.jsonl files"
     assert text.endswith("output.jsonl")
@@ -584,20 +589,15 @@ def test_existing_bucket_option(template: dict[str, Any]) -> None:
 
 def test_failed_async_invocations_go_to_encrypted_dlq(template: dict[str, Any]) -> None:
     config = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["EventInvokeConfig"]
-    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumRetryAttempts"] >= 1, "a failed invocation is retried before it is dead-lettered"
     on_failure = config["DestinationConfig"]["OnFailure"]
     assert on_failure["Type"] == "SQS"
     queue_id = on_failure["Destination"]["Fn::GetAtt"][0]
     queue = _resource(template, queue_id, "AWS::SQS::Queue")["Properties"]
     assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
-    assert queue["MessageRetentionPeriod"] == 1209600
 
 
 def test_reserved_concurrency(template: dict[str, Any]) -> None:
-    param = template["Parameters"]["ReservedConcurrency"]
-    assert param["Type"] == "Number"
-    assert param["Default"] == 5
-    assert param["MinValue"] == 0
     value = _resource(template, FUNCTION, "AWS::Serverless::Function")["Properties"]["ReservedConcurrentExecutions"]
     condition, then, otherwise = value["Fn::If"]
     assert then == {"Ref": "ReservedConcurrency"}
@@ -610,7 +610,6 @@ def test_log_groups_with_retention(template: dict[str, Any]) -> None:
     assert set(groups) == {"LogBatchResultsLogGroup", "FetchBatchFilesLogGroup", "BatchLifecycleLogGroup"}
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
-    assert template["Parameters"]["LogRetentionInDays"]["Default"] == 30
     assert _fn_prop(template, "LoggingConfig")["LogGroup"] == {"Ref": "LogBatchResultsLogGroup"}
     fetch = _resource(template, FETCH_FUNCTION, "AWS::Serverless::Function")["Properties"]
     assert fetch["LoggingConfig"]["LogGroup"] == {"Ref": "FetchBatchFilesLogGroup"}
@@ -740,7 +739,9 @@ def _event_location(event: dict[str, Any]) -> tuple[str, str]:
     return event["bucket"], event["output_key"]
 
 
-@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in EVENTS.glob("*.json") if "bedrock" not in p.name), ids=lambda p: p.name
+)
 def test_event_names_sample_batch(path: Path) -> None:
     event = json.loads(path.read_text(encoding="utf-8"))
     assert _event_location(event) == (SAMPLE_BUCKET, SAMPLE_OUTPUT_KEY)
@@ -803,8 +804,8 @@ def test_lifecycle_is_optional_and_off_by_default(template: dict[str, Any]) -> N
 
 def test_state_machine_is_standard_and_defined_in_its_own_file(template: dict[str, Any]) -> None:
     props = _resource(template, STATE_MACHINE, "AWS::Serverless::StateMachine")["Properties"]
+    # Express workflows end after 5 minutes; a batch runs for up to 24 hours.
     assert props["Type"] == "STANDARD"
-    assert props["DefinitionUri"] == "statemachine/batch_lifecycle.asl.json"
     assert (ROOT / props["DefinitionUri"]).is_file()
     assert "Definition" not in props
     subs = props["DefinitionSubstitutions"]
@@ -814,20 +815,17 @@ def test_state_machine_is_standard_and_defined_in_its_own_file(template: dict[st
     assert subs["PollIntervalSeconds"] == {"Ref": "PollIntervalSeconds"}
     assert subs["BatchPrefix"] == {"Ref": "BatchPrefix"}
     assert subs["OpenAIBaseUrl"] == {"Ref": "OpenAIBaseUrl"}
-    # A fixed name: the role names the state machine's ARN without depending on it.
-    assert _sub_text(props["Name"]) == "${AWS::StackName}-BatchLifecycle"
+    # A fixed name, made of parameters only: the role names the state machine's ARN without depending on it.
+    assert all(ref.startswith("AWS::") or ref in template["Parameters"] for ref in _refs(props["Name"]))
 
     logging = props["Logging"]
     assert logging["Level"] == {"Ref": "StateMachineLogLevel"}
     assert logging["Destinations"] == [
         {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["BatchLifecycleLogGroup", "Arn"]}}}
     ]
-    level = template["Parameters"]["StateMachineLogLevel"]
-    assert level["Default"] == "ERROR" and {"ALL", "ERROR", "OFF"} <= set(level["AllowedValues"])
     assert props["Tracing"] == {"Enabled": {"Fn::If": ["LifecycleTracing", True, False]}}
 
     interval = template["Parameters"]["PollIntervalSeconds"]
-    assert interval["Type"] == "Number" and interval["Default"] == 300
     assert interval["MinValue"] >= 60  # the history budget is checked in test_state_machine_definition.py
 
 
@@ -849,17 +847,21 @@ def test_openai_key_reaches_the_connection_only_by_dynamic_reference(template: d
             assert name.endswith("_ARN"), name
         if isinstance(value, str):
             assert not SECRETISH_VALUE.search(value), name
-    # As the openai SDK reads OPENAI_BASE_URL: with the API version.
-    assert template["Parameters"]["OpenAIBaseUrl"]["Default"] == "https://api.openai.com/v1"
+
+
+def test_openai_base_url_defaults_to_the_sdks(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """OPENAI_BASE_URL has the openai SDK's meaning (it includes /v1): the parameter's default is the SDK's own."""
+    import openai
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    sdk_default = str(openai.OpenAI(api_key="sk-unused").base_url).rstrip("/")
+    assert template["Parameters"]["OpenAIBaseUrl"]["Default"] == sdk_default
 
 
 def test_fetch_function(template: dict[str, Any]) -> None:
     props = _resource(template, FETCH_FUNCTION, "AWS::Serverless::Function")["Properties"]
-    assert props["CodeUri"].rstrip("/") == "functions/fetch_batch_files"
-    assert props["Handler"] == "fetch_handler.lambda_handler"
-    assert (ROOT / "functions" / "fetch_batch_files" / "fetch_handler.py").is_file()
+    _assert_handler_exists(props)
     assert {"Ref": LAYER} in _listify(props["Layers"])
-    assert props["Timeout"] == 900
     assert "EventInvokeConfig" not in props, "invoked synchronously by the state machine only"
 
     s3_actions: set[str] = set()
@@ -901,7 +903,8 @@ def test_state_machine_role_is_scoped(template: dict[str, Any]) -> None:
     ]
     _, http = statements["PollOpenAIBatches"]
     assert http["Action"] == "states:InvokeHTTPEndpoint"
-    assert _sub_text(http["Resource"]).endswith(":stateMachine:${AWS::StackName}-BatchLifecycle")
+    name = _resource(template, STATE_MACHINE, "AWS::Serverless::StateMachine")["Properties"]["Name"]
+    assert _sub_text(http["Resource"]).endswith(f":stateMachine:{_sub_text(name)}"), "the role names this machine"
     assert http["Condition"]["StringEquals"] == {"states:HTTPMethod": "GET"}
     assert http["Condition"]["StringLike"] == {"states:HTTPEndpoint": {"Fn::Sub": "${OpenAIBaseUrl}/batches/*"}}
     _, credentials = statements["UseOpenAIConnection"]

@@ -86,14 +86,27 @@ def parse_payload(event: Any) -> Payload:
     batch_id = event.get("batch_id")
     if not isinstance(batch_id, str) or not batch_id:
         raise InvalidBatchPayloadError("the payload needs a non-empty string 'batch_id'")
-    batch = event.get("batch")
+    return Payload(
+        batch=_batch_files(event.get("batch"), batch_id),
+        destination=Destination(bucket=event.get("bucket", ""), prefix=event.get("prefix", settings.fetch.prefix)),
+        trace=_trace_context(event),
+    )
+
+
+def _batch_files(batch: Any, batch_id: str) -> BatchFiles:
+    """The batch's files, from the state machine's ``{"status", "object"}`` or the batch object itself."""
     if isinstance(batch, Mapping) and isinstance(batch.get("object"), Mapping):
-        batch = batch["object"]  # the state machine's {"status", "object"}
+        batch = batch["object"]
     if not isinstance(batch, Mapping):
         raise InvalidBatchPayloadError("the payload needs 'batch': the OpenAI batch object")
     files = BatchFiles.from_object({**batch, "id": batch_id})  # the id, the status, the file ids
     if batch.get("id") not in (None, batch_id):
         raise InvalidBatchPayloadError(f"batch object {batch.get('id')!r} is not batch {batch_id}")
+    return files
+
+
+def _trace_context(event: Mapping[str, Any]) -> dict[str, str]:
+    """The trace context to pass on (the :data:`TRACE_FIELDS` that are set); each must be a string."""
     trace = {}
     for name in TRACE_FIELDS:
         value = event.get(name)
@@ -101,11 +114,7 @@ def parse_payload(event: Any) -> Payload:
             raise InvalidBatchPayloadError(f"{name} must be a string, got {type(value).__name__}")
         if value:
             trace[name] = value
-    return Payload(
-        batch=files,
-        destination=Destination(bucket=event.get("bucket", ""), prefix=event.get("prefix", settings.fetch.prefix)),
-        trace=trace,
-    )
+    return trace
 
 
 def _api_key() -> str:

@@ -23,8 +23,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
-from batchtrace.otlp_config import parse_headers
 from batchtrace.s3_batch import s3_client
+from batchtrace.send.otlp_config import parse_headers
 from event_locations import locations_from_event
 from settings import Settings
 
@@ -60,6 +60,8 @@ def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
         otlp=_otlp_config(),
         delivery=DeliveryPolicy(deadline=deadline),
         content=settings.content,
+        provider=settings.provider,
+        model=settings.model,
         on_trace=lambda batch_id, trace_id: logger.append_keys(batch_id=batch_id, trace_id=trace_id),
     )
     logger.append_keys(batch_id=summary.batch_id, trace_id=summary.trace_id)
@@ -67,6 +69,8 @@ def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, name))
     metrics.add_metric(name="duration", unit=MetricUnit.Milliseconds, value=summary.duration_ms)
     logger.info("batch processed", extra={"summary": summary.as_dict()})
+    if summary.reconciliation and not summary.reconciliation["agree"]:
+        logger.warning("the provider's counts disagree with the files", extra=summary.reconciliation)
     if summary.spans_failed:
         raise DeliveryError(summary)
     return summary.as_dict()

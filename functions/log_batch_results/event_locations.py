@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from batchtrace import BatchLocation, InputError
+from batchtrace.s3_batch import BEDROCK_SUFFIX
 
 _PAYLOAD_FIELDS = ("input_key", "errors_key", "trace_key", "batch_id", "traceparent", "trace_id", "span_id")
 #: A payload's ``object_version`` (the copied output's S3 version id) keys idempotency like an S3
@@ -33,6 +34,25 @@ def _payload_location(event: Mapping[str, Any]) -> BatchLocation:
     return BatchLocation(bucket=bucket, output_key=key, object_tag=tag, **extra)
 
 
+def _s3_records(event: Mapping[str, Any]) -> list[BatchLocation]:
+    return [
+        BatchLocation(
+            bucket=record.s3.bucket.name,
+            # S3 notifications URL-encode keys; Powertools' record object does not decode them.
+            output_key=unquote_plus(record.s3.get_object.key),
+            object_tag=record.s3.get_object.version_id or record.s3.get_object.sequencer,
+        )
+        for record in S3Event(dict(event)).records
+        if record.event_source == "aws:s3" and record.event_name.startswith("ObjectCreated")
+    ]
+
+
+def _eventbridge_object(event: Mapping[str, Any]) -> BatchLocation:
+    detail = S3EventBridgeNotificationEvent(dict(event)).detail  # its .key is already decoded
+    tag = detail.object.get("version-id") or detail.object.get("sequencer")
+    return BatchLocation(bucket=detail.bucket.name, output_key=detail.object.key, object_tag=tag)
+
+
 def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
     """Every batch an event points at; objects not named ``output_name`` are left out.
 
@@ -43,21 +63,9 @@ def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
     if event.get("Event") == "s3:TestEvent":
         return []  # S3 sends one when a notification is configured: nothing to process
     if "Records" in event:
-        records = S3Event(dict(event)).records
-        found = [
-            BatchLocation(
-                bucket=record.s3.bucket.name,
-                # S3 notifications URL-encode keys; Powertools' record object does not decode them.
-                output_key=unquote_plus(record.s3.get_object.key),
-                object_tag=record.s3.get_object.version_id or record.s3.get_object.sequencer,
-            )
-            for record in records
-            if record.event_source == "aws:s3" and record.event_name.startswith("ObjectCreated")
-        ]
+        found = _s3_records(event)
     elif event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
-        detail = S3EventBridgeNotificationEvent(dict(event)).detail  # its .key is already decoded
-        tag = detail.object.get("version-id") or detail.object.get("sequencer")
-        found = [BatchLocation(bucket=detail.bucket.name, output_key=detail.object.key, object_tag=tag)]
+        found = [_eventbridge_object(event)]
     elif "output_key" in event or "bucket" in event:
         return [_payload_location(event)]
     else:
@@ -65,4 +73,9 @@ def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:
             "unrecognised event: expected an S3 notification, an EventBridge 'Object Created' event"
             " or a payload with 'bucket' and 'output_key'"
         )
-    return [loc for loc in found if posixpath.basename(loc.output_key) == output_name]
+    return [loc for loc in found if _is_output(loc.output_key, output_name)]
+
+
+def _is_output(key: str, output_name: str) -> bool:
+    """An OpenAI-style output file, or any Bedrock ``*.jsonl.out`` (whatever its prefix)."""
+    return posixpath.basename(key) == output_name or key.endswith(BEDROCK_SUFFIX)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from batchtrace import ContentPolicy, FileNames, InputError
+from batchtrace.extract import adapter_named
 
 
 @dataclass(slots=True, frozen=True)
@@ -23,21 +24,35 @@ class Settings:
     deadline_margin_s: float
     #: ``POWERTOOLS_METRICS_NAMESPACE``, with a default so metrics never fail for want of one.
     metrics_namespace: str
+    #: ``BATCHTRACE_PROVIDER``/``BATCHTRACE_MODEL``: the format and model when the lines do not say.
+    provider: str | None = None
+    model: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        margin_raw = env.get("BATCHTRACE_DEADLINE_MARGIN_SECONDS", "15")
-        try:
-            margin = float(margin_raw)
-        except ValueError:
-            raise InputError(f"BATCHTRACE_DEADLINE_MARGIN_SECONDS must be a number, got {margin_raw!r}") from None
+
+        def get(name: str, default: str | None = None) -> str | None:
+            return env.get(name) or default
+
+        provider = get("BATCHTRACE_PROVIDER")
+        if provider:
+            adapter_named(provider)  # a wrong name fails at cold start, in one line
         return cls(
             names=FileNames.from_env(env),
             content=ContentPolicy.from_env(env),
-            otlp_headers_secret=env.get("OTLP_HEADERS_SECRET_ARN") or None,
-            respan_api_key_secret=env.get("RESPAN_API_KEY_SECRET_ARN") or None,
-            idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
-            deadline_margin_s=max(margin, 0.0),
-            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "Batchtrace",
+            otlp_headers_secret=get("OTLP_HEADERS_SECRET_ARN"),
+            respan_api_key_secret=get("RESPAN_API_KEY_SECRET_ARN"),
+            idempotency_table=get("IDEMPOTENCY_TABLE"),
+            deadline_margin_s=_margin(get("BATCHTRACE_DEADLINE_MARGIN_SECONDS", "15") or ""),
+            metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE", "Batchtrace") or "",
+            provider=provider,
+            model=get("BATCHTRACE_MODEL"),
         )
+
+
+def _margin(raw: str) -> float:
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise InputError(f"BATCHTRACE_DEADLINE_MARGIN_SECONDS must be a number, got {raw!r}") from None

@@ -23,7 +23,7 @@ def main(endpoint: str, input_path: str, output_path: str) -> None:
         results = [json.loads(line) for line in fh]
     provider = TracerProvider()
     provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), max_queue_size=len(results) + 1)
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), max_queue_size=max(len(results) + 1, 512))
     )
     tracer = provider.get_tracer("naive-baseline")
     for result in results:

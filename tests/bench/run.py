@@ -22,19 +22,15 @@ import json
 import os
 import platform
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-
-from tests.bench.generate import write_batch
 from tests.bench.process_stats import ProcessRun, run_measured
-from tests.support.moto_s3 import aws_env
+from tests.support.batches import large_batch
+from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,41 +49,6 @@ class Row:
     delivered: int
     expected: int
     stages: dict[str, int]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class MotoProcess:
-    """moto's S3 API in its own process, so serving 200 MB does not share the runners' cores."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("moto_server did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -132,25 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"baseline: {'respan-ai 4.2.4 log_batch_results' if seed_ok else 'naive in-memory OTel pipeline'}")
     rows: list[Row] = []
-    moto = None if args.skip_handler else MotoProcess()
+    # moto in its own process, so serving 200 MB does not share the runners' cores.
+    moto = None if args.skip_handler else MotoServer(own_process=True).start()
     try:
         with OtlpReceiver(count_only=True, max_requests=10_000_000) as rx:
             for size in sizes:
-                batch = write_batch(workdir / str(size), size, content_bytes=args.content_bytes)
-                mb = batch.input_bytes / (1 << 20)
+                batch = large_batch(workdir / str(size), size, content_bytes=args.content_bytes)
+                mb = batch.input.stat().st_size / (1 << 20)
                 print(f"\n{size} requests, input {mb:.0f} MB, {batch.results} results", flush=True)
                 expected = batch.requests + 1  # a span per request (result or none) + batch_results
                 otel = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rx.endpoint}
-                cli = [str(Path(sys.executable).with_name("batchtrace")), "replay", "--requests", str(batch.input)]
-                cli += ["--results", str(batch.output), "--errors", str(batch.errors), "--batch-id", f"bench-{size}"]
+                cli = [str(Path(sys.executable).with_name("batchtrace")), "replay", *batch.cli_args()]
+                cli += ["--batch-id", f"bench-{size}"]
                 rows.append(_measure(rx, size, "cli", cli, _env(**otel), expected))
                 if moto is not None:
-                    s3 = boto3.client("s3", **_client_args(moto.endpoint))
+                    s3 = moto.client("s3")
                     s3.create_bucket(Bucket=BUCKET)
                     folder = f"batches/bench-{size}"
                     for path in (batch.input, batch.errors, batch.output):
                         s3.upload_file(str(path), BUCKET, f"{folder}/{path.name}")
-                    env = _env(**otel, **aws_env(moto.endpoint), PYTHONPATH=str(FUNCTION_DIR))
+                    env = _env(**otel, **moto.env(), PYTHONPATH=str(FUNCTION_DIR))
                     env.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
                     cmd = [sys.executable, "-m", "tests.bench.invoke_handler", BUCKET, f"{folder}/output.jsonl"]
                     rows.append(_measure(rx, size, "handler", cmd, env, expected))
@@ -171,16 +133,6 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     _report(rows, sizes)
     return 0
-
-
-def _client_args(endpoint: str) -> dict[str, str]:
-    env = aws_env(endpoint)
-    return {
-        "endpoint_url": endpoint,
-        "region_name": env["AWS_DEFAULT_REGION"],
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-    }
 
 
 def _report(rows: list[Row], sizes: list[int]) -> None:

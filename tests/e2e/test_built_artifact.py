@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from tests.support.fake_openai import FakeOpenAI, batch_object
+from tests.support.batches import batch_object
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.lambda_runtime_api import InvocationResult, LambdaRuntimeApi
-from tests.support.moto_s3 import REGION, MotoServer
+from tests.support.moto_s3 import REGION, MotoServer, create_idempotency_table
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -471,27 +471,9 @@ def s3(moto: MotoServer, receiver: OtlpReceiver) -> Any:
     """Fresh S3 and DynamoDB state with the bucket and the idempotency table; an empty receiver."""
     moto.reset()
     receiver.reset()
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = moto.client("s3")
     client.create_bucket(Bucket=BUCKET)
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=moto.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    create_idempotency_table(moto.client("dynamodb"), TABLE)
     return client
 
 
@@ -700,13 +682,7 @@ def test_the_built_fetch_function_copies_a_batch_and_rejects_a_bad_payload(
     module = fetch_built.handler.split(".")[0]
     assert (fetch_built.function_dir / f"{module}.py").is_file()
     assert not (fetch_built.function_dir / "batchtrace").exists(), "the core comes from the layer only"
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=moto.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    secrets = moto.client("secretsmanager")
     api_key = "sk-e2e-" + "Jd83kWq0zPn5Lx7Vb2Tr9Ys4"
     secret_arn = secrets.create_secret(Name="openai-e2e", SecretString=api_key)["ARN"]
     batch = batch_object(BATCH_ID, "completed", output_file_id="file-e2e-out", error_file_id="file-e2e-err")
@@ -716,7 +692,6 @@ def test_the_built_fetch_function_copies_a_batch_and_rejects_a_bad_payload(
         env = {
             **_template_env(fetch_built, {}),
             **moto.env(),
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.endpoint,
             "OPENAI_API_KEY_SECRET_ARN": secret_arn,
             "OPENAI_BASE_URL": api.base_url,
         }

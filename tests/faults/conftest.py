@@ -1,4 +1,6 @@
-"""Fixtures of the fault tier: a hermetic environment, receivers, moto (S3 + DynamoDB), the handler.
+"""Fixtures of the fault tier: a hermetic environment, a receiver the tests point at themselves, the handler.
+
+moto, the ``s3`` bucket and the ``idempotency_table`` are the root conftest's.
 
 Everything runs on 127.0.0.1. The handler module reads its settings at import, so
 :func:`load_app` sets the environment first and then (re)imports ``app``.
@@ -11,17 +13,11 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.hermetic import scrub_environment
-from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
-
-BUCKET = "batchtrace-faults"
-TABLE = "batchtrace-idempotency"
 
 
 @pytest.fixture(autouse=True)
@@ -50,28 +46,6 @@ def rx() -> Iterator[OtlpReceiver]:
     """A healthy OTLP/HTTP receiver on 127.0.0.1 (arm faults with ``set_faults``)."""
     with OtlpReceiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-def s3(moto: MotoServer) -> Any:
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-@pytest.fixture
-def idempotency_table(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The idempotency table as the template declares it (partition key ``id``, a string)."""
-    dynamodb = boto3.resource("dynamodb")
-    table = dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    table.wait_until_exists()
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", TABLE)
-    return table
 
 
 @pytest.fixture

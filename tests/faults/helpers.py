@@ -26,7 +26,7 @@ from urllib.parse import quote_plus
 
 from batchtrace import DeliveryPolicy, OtlpConfig, Summary, TraceHint, run_batch
 
-from tests.faults.batch_builder import FaultBatch
+from tests.support.batches import Batch
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.otlp_receiver import DROPPED, Faults, OtlpReceiver, ReceivedSpan
 
@@ -134,7 +134,7 @@ _GOLDEN: dict[tuple[Any, ...], Expected] = {}
 
 
 def run_local(
-    batch: FaultBatch,
+    batch: Batch,
     endpoint: str,
     *,
     hint: TraceHint | None = None,
@@ -170,7 +170,7 @@ def run_local(
     )
 
 
-def golden(batch: FaultBatch, *, trace_id: str | None = TRACE_ID, span_id: str | None = PARENT_SPAN_ID) -> Expected:
+def golden(batch: Batch, *, trace_id: str | None = TRACE_ID, span_id: str | None = PARENT_SPAN_ID) -> Expected:
     """The span set of ``batch`` from a clean run (cached), checked for shape before it is trusted."""
     key = (batch.batch_id, batch.input_bytes(), batch.output_bytes(), batch.errors_bytes(), trace_id, span_id)
     cached = _GOLDEN.get(key)

@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 from batchtrace import DeliveryError, TraceHint, log_batch_results
-from batchtrace.span_workers import ChunkWorker
+from batchtrace.send.workers import ChunkWorker
 
-from tests.faults.batch_builder import FaultBatch, make_batch, with_big_request
-from tests.faults.conftest import BUCKET
 from tests.faults.helpers import (
     PARENT_SPAN_ID,
     TRACE_ID,
@@ -34,6 +32,8 @@ from tests.faults.helpers import (
     run_local,
     s3_event,
 )
+from tests.support.batches import Batch, fault_batch
+from tests.support.moto_s3 import BUCKET
 from tests.support.otlp_receiver import DROPPED, OtlpReceiver, unused_port
 
 pytestmark = pytest.mark.timeout(30)
@@ -46,19 +46,19 @@ BIG_CUSTOM_ID = f"req-{BIG_INDEX:04d}"
 
 
 @pytest.fixture(scope="module")
-def batch() -> FaultBatch:
-    return make_batch(60)
+def batch() -> Batch:
+    return fault_batch(60)
 
 
 @pytest.fixture(scope="module")
-def expected(batch: FaultBatch) -> Expected:
+def expected(batch: Batch) -> Expected:
     return golden(batch)
 
 
 @pytest.fixture(scope="module")
-def big_batch(batch: FaultBatch) -> FaultBatch:
+def big_batch(batch: Batch) -> Batch:
     """The batch with one span (~30 kB encoded) larger than a 20 kB receiver limit; the rest ~1.5 kB."""
-    return with_big_request(batch, BIG_INDEX, 15_000)
+    return batch.with_long_prompt(BIG_CUSTOM_ID, 15_000)
 
 
 def accepted_requests(rx: OtlpReceiver) -> int:
@@ -70,7 +70,7 @@ def accepted_requests(rx: OtlpReceiver) -> int:
 
 @WORKERS
 def test_a_healthy_run_twice_sends_the_same_set_once_each_time(
-    rx: OtlpReceiver, batch: FaultBatch, expected: Expected, workers: int
+    rx: OtlpReceiver, batch: Batch, expected: Expected, workers: int
 ) -> None:
     first = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS)
     assert_exactly_once(rx.spans, expected)
@@ -88,7 +88,7 @@ def test_a_healthy_run_twice_sends_the_same_set_once_each_time(
 
 @WORKERS
 def test_every_chunk_failing_twice_is_attempted_three_times_and_arrives_once(
-    batch: FaultBatch, expected: Expected, workers: int
+    batch: Batch, expected: Expected, workers: int
 ) -> None:
     with ScriptedReceiver(fail_each=2, fail_status=503) as rx:
         summary = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS, max_attempts=3)
@@ -99,7 +99,7 @@ def test_every_chunk_failing_twice_is_attempted_three_times_and_arrives_once(
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
-def test_each_retryable_status_is_retried(batch: FaultBatch, expected: Expected, status: int) -> None:
+def test_each_retryable_status_is_retried(batch: Batch, expected: Expected, status: int) -> None:
     with ScriptedReceiver(fail_each=1, fail_status=status) as rx:
         summary = run_local(batch, rx.endpoint, max_spans=MAX_SPANS, max_attempts=2)
         assert_exactly_once(rx.spans, expected)
@@ -108,7 +108,7 @@ def test_each_retryable_status_is_retried(batch: FaultBatch, expected: Expected,
 
 
 @WORKERS
-def test_retries_exhausted_fail_loudly_with_the_count(batch: FaultBatch, expected: Expected, workers: int) -> None:
+def test_retries_exhausted_fail_loudly_with_the_count(batch: Batch, expected: Expected, workers: int) -> None:
     with ScriptedReceiver(fail_each=3, fail_status=500) as rx:
         summary = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS, max_attempts=3)
         assert rx.spans == []
@@ -119,7 +119,7 @@ def test_retries_exhausted_fail_loudly_with_the_count(batch: FaultBatch, expecte
     assert f"{len(expected)} of {len(expected)} spans not delivered" in summary.failure_reason()
 
 
-def test_a_non_retryable_status_fails_the_chunk_at_once(batch: FaultBatch, expected: Expected) -> None:
+def test_a_non_retryable_status_fails_the_chunk_at_once(batch: Batch, expected: Expected) -> None:
     with OtlpReceiver(always_status=400) as rx:
         summary = run_local(batch, rx.endpoint, max_spans=MAX_SPANS, max_attempts=5)
         assert rx.spans == []
@@ -129,7 +129,7 @@ def test_a_non_retryable_status_fails_the_chunk_at_once(batch: FaultBatch, expec
 
 @WORKERS
 def test_first_requests_failing_cost_one_retry_each(
-    rx: OtlpReceiver, batch: FaultBatch, expected: Expected, workers: int
+    rx: OtlpReceiver, batch: Batch, expected: Expected, workers: int
 ) -> None:
     rx.set_faults(fail_first=2, fail_status=503)
     summary = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS, max_attempts=3)
@@ -140,7 +140,7 @@ def test_first_requests_failing_cost_one_retry_each(
 
 
 def test_a_chunk_is_retried_even_after_an_earlier_chunk_used_every_attempt(
-    rx: OtlpReceiver, batch: FaultBatch, expected: Expected
+    rx: OtlpReceiver, batch: Batch, expected: Expected
 ) -> None:
     """Once a chunk has used every attempt the sender fails fast, but a receiver that recovers is still caught.
 
@@ -155,7 +155,7 @@ def test_a_chunk_is_retried_even_after_an_earlier_chunk_used_every_attempt(
 
 
 @WORKERS
-def test_dropped_connections_are_retried(rx: OtlpReceiver, batch: FaultBatch, expected: Expected, workers: int) -> None:
+def test_dropped_connections_are_retried(rx: OtlpReceiver, batch: Batch, expected: Expected, workers: int) -> None:
     rx.set_faults(drop_connection_first=3)
     summary = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS, max_attempts=4)
     assert_exactly_once(rx.spans, expected)
@@ -164,7 +164,7 @@ def test_dropped_connections_are_retried(rx: OtlpReceiver, batch: FaultBatch, ex
     assert rx.attempts == accepted_requests(rx) + 3
 
 
-def test_backoff_grows_exponentially(batch: FaultBatch, expected: Expected) -> None:
+def test_backoff_grows_exponentially(batch: Batch, expected: Expected) -> None:
     """Delays between attempts of one chunk: base * 2**n * jitter in [0.5, 1], never shorter."""
     with ScriptedReceiver(fail_each=3, fail_status=503) as rx:
         summary = run_local(batch, rx.endpoint, max_spans=1000, max_attempts=4, backoff_base_s=0.1, backoff_max_s=1.0)
@@ -181,7 +181,7 @@ def test_backoff_grows_exponentially(batch: FaultBatch, expected: Expected) -> N
 # ---------------------------------------------------------------------------- 429 and Retry-After
 
 
-def test_429_retry_after_is_honoured(batch: FaultBatch, expected: Expected) -> None:
+def test_429_retry_after_is_honoured(batch: Batch, expected: Expected) -> None:
     with ScriptedReceiver(fail_each=1, fail_status=429, retry_after="1") as rx:
         summary = run_local(batch, rx.endpoint, max_spans=1000, max_attempts=3, backoff_max_s=0.5)
         assert_exactly_once(rx.spans, expected)
@@ -190,7 +190,7 @@ def test_429_retry_after_is_honoured(batch: FaultBatch, expected: Expected) -> N
     assert all(g[0] >= 0.95 for g in gaps), f"the retry came before Retry-After: {gaps}"
 
 
-def test_429_retry_after_longer_than_the_backoff_cap_is_still_honoured(batch: FaultBatch, expected: Expected) -> None:
+def test_429_retry_after_longer_than_the_backoff_cap_is_still_honoured(batch: Batch, expected: Expected) -> None:
     """(Regression: a Retry-After used to be cut to 4 * backoff_max_s, here 0.8 s.)"""
     with ScriptedReceiver(fail_each=1, fail_status=429, retry_after="1") as rx:
         summary = run_local(batch, rx.endpoint, max_spans=1000, max_attempts=3, backoff_max_s=0.2)
@@ -201,9 +201,7 @@ def test_429_retry_after_longer_than_the_backoff_cap_is_still_honoured(batch: Fa
 
 
 @WORKERS
-def test_429_with_retry_after_beyond_the_deadline_fails_at_once(
-    batch: FaultBatch, expected: Expected, workers: int
-) -> None:
+def test_429_with_retry_after_beyond_the_deadline_fails_at_once(batch: Batch, expected: Expected, workers: int) -> None:
     with OtlpReceiver(always_status=429, retry_after="30") as rx:
         started = time.monotonic()
         summary = run_local(
@@ -216,7 +214,7 @@ def test_429_with_retry_after_beyond_the_deadline_fails_at_once(
     assert rx.attempts == 7, "one attempt per chunk: the retry would land after the deadline"
 
 
-def test_an_absurd_retry_after_fails_the_chunk_instead_of_waiting(batch: FaultBatch, expected: Expected) -> None:
+def test_an_absurd_retry_after_fails_the_chunk_instead_of_waiting(batch: Batch, expected: Expected) -> None:
     with OtlpReceiver(always_status=429, retry_after="3600") as rx:
         started = time.monotonic()
         summary = run_local(batch, rx.endpoint, max_spans=1000, backoff_max_s=30, deadline_s=7200, max_attempts=5)
@@ -230,7 +228,7 @@ def test_an_absurd_retry_after_fails_the_chunk_instead_of_waiting(batch: FaultBa
 
 
 @WORKERS
-def test_413_splits_the_chunk_and_every_span_arrives_once(batch: FaultBatch, expected: Expected, workers: int) -> None:
+def test_413_splits_the_chunk_and_every_span_arrives_once(batch: Batch, expected: Expected, workers: int) -> None:
     limit = 4_000  # a 10-span chunk is ~15 kB, one span ~1.5 kB
     with OtlpReceiver(max_body_bytes=limit) as rx:
         summary = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS)
@@ -242,7 +240,7 @@ def test_413_splits_the_chunk_and_every_span_arrives_once(batch: FaultBatch, exp
 
 
 @WORKERS
-def test_a_span_larger_than_the_receiver_accepts_fails_alone(big_batch: FaultBatch, workers: int) -> None:
+def test_a_span_larger_than_the_receiver_accepts_fails_alone(big_batch: Batch, workers: int) -> None:
     expected = golden(big_batch)
     with OtlpReceiver(max_body_bytes=20_000) as rx:
         summary = run_local(big_batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS)
@@ -251,12 +249,12 @@ def test_a_span_larger_than_the_receiver_accepts_fails_alone(big_batch: FaultBat
     assert any("413" in reason for reason in summary.failure_reasons), summary.failure_reasons
 
 
-def test_library_raises_delivery_error_for_the_oversized_span(big_batch: FaultBatch) -> None:
+def test_library_raises_delivery_error_for_the_oversized_span(big_batch: Batch) -> None:
     from batchtrace import DeliveryPolicy, OtlpConfig
 
     expected = golden(big_batch, span_id=None)
-    requests = [json.loads(line) for line in big_batch.input_lines]
-    results = [json.loads(line) for line in big_batch.output_lines + big_batch.error_lines]
+    requests = big_batch.input_lines
+    results = big_batch.output_lines + big_batch.error_lines
     with OtlpReceiver(max_body_bytes=20_000) as rx:
         with pytest.raises(DeliveryError) as caught:
             log_batch_results(
@@ -274,12 +272,12 @@ def test_library_raises_delivery_error_for_the_oversized_span(big_batch: FaultBa
     assert f"1 of {len(expected)} spans not delivered" in str(caught.value)
 
 
-def test_cli_exits_1_and_counts_the_oversized_span(big_batch: FaultBatch, tmp_path: Path) -> None:
+def test_cli_exits_1_and_counts_the_oversized_span(big_batch: Batch, tmp_path: Path) -> None:
     expected = golden(big_batch, span_id=None)
     paths = big_batch.write(tmp_path)
     with OtlpReceiver(max_body_bytes=20_000) as rx:
         proc = run_cli(
-            "--requests", str(paths["input"]), "--results", str(paths["output"]), "--errors", str(paths["errors"]),
+            *paths.cli_args(),
             "--trace-id", TRACE_ID, "--batch-id", big_batch.batch_id,
             endpoint=rx.endpoint,
         )  # fmt: skip
@@ -291,12 +289,12 @@ def test_cli_exits_1_and_counts_the_oversized_span(big_batch: FaultBatch, tmp_pa
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_retries_and_exits_0(batch: FaultBatch, tmp_path: Path) -> None:
+def test_cli_retries_and_exits_0(batch: Batch, tmp_path: Path) -> None:
     expected = golden(batch, span_id=None)
     paths = batch.write(tmp_path)
     with OtlpReceiver(fail_first=2, fail_status=503) as rx:
         proc = run_cli(
-            "--requests", str(paths["input"]), "--results", str(paths["output"]), "--errors", str(paths["errors"]),
+            *paths.cli_args(),
             "--trace-id", TRACE_ID, "--batch-id", batch.batch_id,
             endpoint=rx.endpoint,
         )  # fmt: skip
@@ -307,7 +305,7 @@ def test_cli_retries_and_exits_0(batch: FaultBatch, tmp_path: Path) -> None:
 
 
 def test_a_forked_worker_dying_mid_batch_loses_only_what_it_held(
-    rx: OtlpReceiver, batch: FaultBatch, expected: Expected, monkeypatch: pytest.MonkeyPatch
+    rx: OtlpReceiver, batch: Batch, expected: Expected, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Worker 0 is killed on its first chunk: only its chunks are lost, the live worker sends the rest once.
 
@@ -317,13 +315,13 @@ def test_a_forked_worker_dying_mid_batch_loses_only_what_it_held(
     dead worker kept winning the pick, so run_batch raised RuntimeError or lost 54 of 61 spans.)
     """
     chunk = 3  # 20 chunks: plenty of submits after the death
-    victim = json.loads(batch.output_lines[0])["custom_id"]
+    victim = batch.output_lines[0]["custom_id"]
     marker = json.dumps(victim).encode()
     parent = os.getpid()
     original = ChunkWorker.__call__
 
     def dies_on_one_chunk(self: ChunkWorker, items: list[Any]) -> Any:
-        requests = [self.read_request(entry) for entry, _, _ in items if entry is not None]
+        requests = [self.read_request(item[0]) for item in items if item[0] is not None]
         if os.getpid() != parent and any(marker in request for request in requests):
             os._exit(3)
         return original(self, items)
@@ -339,12 +337,12 @@ def test_a_forked_worker_dying_mid_batch_loses_only_what_it_held(
     assert chunk <= summary.spans_failed <= 3 * chunk, f"{summary.spans_failed} spans lost to one dead worker"
 
 
-def test_cli_with_the_receiver_down_stops_at_max_time_and_exits_1(batch: FaultBatch, tmp_path: Path) -> None:
+def test_cli_with_the_receiver_down_stops_at_max_time_and_exits_1(batch: Batch, tmp_path: Path) -> None:
     expected = golden(batch, span_id=None)
     paths = batch.write(tmp_path)
     started = time.monotonic()
     proc = run_cli(
-        "--requests", str(paths["input"]), "--results", str(paths["output"]), "--errors", str(paths["errors"]),
+        *paths.cli_args(),
         "--trace-id", TRACE_ID, "--batch-id", batch.batch_id, "--max-time", "2",
         endpoint=f"http://127.0.0.1:{unused_port()}/v1/traces",
     )  # fmt: skip
@@ -360,7 +358,7 @@ def test_cli_with_the_receiver_down_stops_at_max_time_and_exits_1(batch: FaultBa
 
 
 @WORKERS
-def test_receiver_down_counts_every_span_failed(batch: FaultBatch, expected: Expected, workers: int) -> None:
+def test_receiver_down_counts_every_span_failed(batch: Batch, expected: Expected, workers: int) -> None:
     endpoint = f"http://127.0.0.1:{unused_port()}/v1/traces"
     started = time.monotonic()
     summary = run_local(batch, endpoint, workers=workers, max_spans=MAX_SPANS, max_attempts=3)
@@ -370,7 +368,7 @@ def test_receiver_down_counts_every_span_failed(batch: FaultBatch, expected: Exp
 
 
 @WORKERS
-def test_the_deadline_stops_retrying(batch: FaultBatch, expected: Expected, workers: int) -> None:
+def test_the_deadline_stops_retrying(batch: Batch, expected: Expected, workers: int) -> None:
     endpoint = f"http://127.0.0.1:{unused_port()}/v1/traces"
     started = time.monotonic()
     summary = run_local(
@@ -384,7 +382,7 @@ def test_the_deadline_stops_retrying(batch: FaultBatch, expected: Expected, work
 
 @WORKERS
 def test_a_slow_receiver_within_the_timeout_gets_everything_once(
-    batch: FaultBatch, expected: Expected, workers: int
+    batch: Batch, expected: Expected, workers: int
 ) -> None:
     with OtlpReceiver(delay_s=0.3) as rx:
         summary = run_local(batch, rx.endpoint, workers=workers, max_spans=30, timeout_s=2)
@@ -394,7 +392,7 @@ def test_a_slow_receiver_within_the_timeout_gets_everything_once(
 
 
 @WORKERS
-def test_requests_hanging_past_the_timeout_are_retried(batch: FaultBatch, expected: Expected, workers: int) -> None:
+def test_requests_hanging_past_the_timeout_are_retried(batch: Batch, expected: Expected, workers: int) -> None:
     with ScriptedReceiver(hang_first=2, hang_s=1.0) as rx:
         summary = run_local(batch, rx.endpoint, workers=workers, max_spans=MAX_SPANS, timeout_s=0.3, max_attempts=3)
         assert_exactly_once(rx.spans, expected)
@@ -405,7 +403,7 @@ def test_requests_hanging_past_the_timeout_are_retried(batch: FaultBatch, expect
 
 @WORKERS
 def test_a_receiver_slower_than_the_timeout_fails_by_the_deadline(
-    batch: FaultBatch, expected: Expected, workers: int
+    batch: Batch, expected: Expected, workers: int
 ) -> None:
     with OtlpReceiver(delay_s=1.0, always_status=503) as rx:
         started = time.monotonic()
@@ -419,7 +417,7 @@ def test_a_receiver_slower_than_the_timeout_fails_by_the_deadline(
 
 
 def test_late_acceptance_after_a_timeout_is_reported_failed_and_sends_nothing_foreign(
-    batch: FaultBatch, expected: Expected
+    batch: Batch, expected: Expected
 ) -> None:
     """The receiver accepts after the client gave up: the run cannot know, so it says "failed".
 
@@ -439,12 +437,12 @@ def test_late_acceptance_after_a_timeout_is_reported_failed_and_sends_nothing_fo
 # ---------------------------------------------------------------------------- the Lambda handler
 
 
-def _upload(s3: Any, batch: FaultBatch) -> str:
+def _upload(s3: Any, batch: Batch) -> str:
     return batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
 
 
 def test_handler_with_the_receiver_down_raises_delivery_error_before_lambda_would_kill_it(
-    s3: Any, load_app: Any, batch: FaultBatch, expected: Expected
+    s3: Any, load_app: Any, batch: Batch, expected: Expected
 ) -> None:
     key = _upload(s3, batch)
     app = load_app(f"http://127.0.0.1:{unused_port()}/v1/traces")
@@ -458,7 +456,7 @@ def test_handler_with_the_receiver_down_raises_delivery_error_before_lambda_woul
     assert_accounted(caught.value.summary, expected, failed=n)
 
 
-def test_handler_oversized_span_raises_after_delivering_the_rest(s3: Any, load_app: Any, big_batch: FaultBatch) -> None:
+def test_handler_oversized_span_raises_after_delivering_the_rest(s3: Any, load_app: Any, big_batch: Batch) -> None:
     expected = golden(big_batch)
     key = _upload(s3, big_batch)
     with OtlpReceiver(max_body_bytes=20_000) as rx:
@@ -471,7 +469,7 @@ def test_handler_oversized_span_raises_after_delivering_the_rest(s3: Any, load_a
 
 
 def test_handler_flaky_receiver_delivers_everything_once(
-    s3: Any, load_app: Any, batch: FaultBatch, expected: Expected
+    s3: Any, load_app: Any, batch: Batch, expected: Expected
 ) -> None:
     key = _upload(s3, batch)
     with ScriptedReceiver(fail_each=1, fail_status=503) as rx:
@@ -482,7 +480,7 @@ def test_handler_flaky_receiver_delivers_everything_once(
     assert_accounted(summary, expected)
 
 
-def test_hint_default_matches_golden_for_a_new_trace(rx: OtlpReceiver, batch: FaultBatch) -> None:
+def test_hint_default_matches_golden_for_a_new_trace(rx: OtlpReceiver, batch: Batch) -> None:
     """Sanity check of the helper: without any trace id the new trace is the same on every run."""
     expected = golden(batch, trace_id=None, span_id=None)
     run_local(batch, rx.endpoint, hint=TraceHint())

@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 from batchtrace import InvalidTraceContextError, MissingFileError, TraceHint, log_batch_results
 
-from tests.faults.batch_builder import CANARY, FaultBatch, make_batch, with_big_request
-from tests.faults.conftest import BUCKET
 from tests.faults.helpers import (
     BATCH_SPAN,
     INVALID_TRACE_IDS,
@@ -36,6 +34,8 @@ from tests.faults.helpers import (
     run_local,
     s3_event,
 )
+from tests.support.batches import CANARY, Batch, fault_batch
+from tests.support.moto_s3 import BUCKET
 from tests.support.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.timeout(30)
@@ -46,26 +46,26 @@ VALID_TRACEPARENT = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
 
 
 @pytest.fixture(scope="module")
-def clean() -> FaultBatch:
+def clean() -> Batch:
     """40 requests, one of them a valid 3 MB prompt (a long line that must still become a span)."""
-    return with_big_request(make_batch(40, batch_id="batch_hostile_0001"), 2, 3_000_000)
+    return fault_batch(40, batch_id="batch_hostile_0001").with_long_prompt("req-0002", 3_000_000)
 
 
 @pytest.fixture(scope="module")
-def hostile(clean: FaultBatch) -> FaultBatch:
+def hostile(clean: Batch) -> Batch:
     return clean.with_hostile_lines()
 
 
 @pytest.fixture(scope="module")
-def small() -> FaultBatch:
-    return make_batch(20, batch_id="batch_small_0001")
+def small() -> Batch:
+    return fault_batch(20, batch_id="batch_small_0001")
 
 
-def _folder(batch: FaultBatch) -> str:
+def _folder(batch: Batch) -> str:
     return FOLDER.format(batch_id=batch.batch_id)
 
 
-def assert_bad_lines_logged(caplog: pytest.LogCaptureFixture, names: dict[str, str], batch: FaultBatch) -> None:
+def assert_bad_lines_logged(caplog: pytest.LogCaptureFixture, names: dict[str, str], batch: Batch) -> None:
     """Each bad line is logged with its file and number, and no bad content reaches the log."""
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("batchtrace")]
     for role, name in names.items():
@@ -78,13 +78,13 @@ def assert_bad_lines_logged(caplog: pytest.LogCaptureFixture, names: dict[str, s
     assert max(len(m) for m in messages) < 2_000, "a log line carries a whole input line"
 
 
-def assert_malformed_counted(summary: dict[str, Any], names: dict[str, str], batch: FaultBatch) -> None:
+def assert_malformed_counted(summary: dict[str, Any], names: dict[str, str], batch: Batch) -> None:
     want = {names[role]: len(lines) for role, lines in batch.bad_lines.items()}
     assert summary["malformed_by_file"] == want
     assert summary["malformed_lines"] == sum(want.values())
 
 
-def assert_good_lines_counted(summary: dict[str, Any], batch: FaultBatch) -> None:
+def assert_good_lines_counted(summary: dict[str, Any], batch: Batch) -> None:
     assert summary["requests"] == batch.requests
     assert summary["results"] == batch.results
     assert summary["errors"] == batch.http_errors + batch.expired
@@ -99,7 +99,7 @@ def assert_good_lines_counted(summary: dict[str, Any], batch: FaultBatch) -> Non
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["inline", "forked"])
 def test_library_counts_and_logs_every_bad_line_and_sends_every_good_one(
-    rx: OtlpReceiver, clean: FaultBatch, hostile: FaultBatch, caplog: pytest.LogCaptureFixture, workers: int
+    rx: OtlpReceiver, clean: Batch, hostile: Batch, caplog: pytest.LogCaptureFixture, workers: int
 ) -> None:
     expected = golden(clean)
     caplog.set_level(logging.INFO)
@@ -117,10 +117,10 @@ def test_library_counts_and_logs_every_bad_line_and_sends_every_good_one(
 
 def test_seed_signature_library_call_survives_wrong_shaped_dicts(rx: OtlpReceiver) -> None:
     """``log_batch_results(requests, results)`` takes parsed lines: nulls and wrong shapes among them."""
-    batch = make_batch(20, batch_id="batch_lib_0001")
+    batch = fault_batch(20, batch_id="batch_lib_0001")
     expected = golden(batch, span_id=None)
-    requests: list[Any] = [json.loads(line) for line in batch.input_lines]
-    results: list[Any] = [json.loads(line) for line in batch.output_lines + batch.error_lines]
+    requests: list[Any] = batch.input_lines
+    results: list[Any] = batch.output_lines + batch.error_lines
     requests[3:3] = [None, [1, 2], {"custom_id": None, "body": {}}, {"custom_id": "x", "body": None}, "text"]
     results[5:5] = [None, [CANARY], {"custom_id": "req-0001", "response": CANARY}, {"response": {}}, 7]
     from batchtrace import DeliveryPolicy, OtlpConfig
@@ -138,13 +138,11 @@ def test_seed_signature_library_call_survives_wrong_shaped_dicts(rx: OtlpReceive
     assert summary.malformed_by_file == {"requests": 5, "results": 5}
 
 
-def test_cli_counts_and_reports_every_bad_line(
-    clean: FaultBatch, hostile: FaultBatch, rx: OtlpReceiver, tmp_path: Path
-) -> None:
+def test_cli_counts_and_reports_every_bad_line(clean: Batch, hostile: Batch, rx: OtlpReceiver, tmp_path: Path) -> None:
     expected = golden(clean, span_id=None)
     paths = hostile.write(tmp_path)
     proc = run_cli(
-        "--requests", str(paths["input"]), "--results", str(paths["output"]), "--errors", str(paths["errors"]),
+        *paths.cli_args(),
         "--trace-id", TRACE_ID, "--batch-id", hostile.batch_id,
         endpoint=rx.endpoint,
     )  # fmt: skip
@@ -164,7 +162,7 @@ def test_cli_counts_and_reports_every_bad_line(
 
 
 def test_handler_counts_and_logs_every_bad_line(
-    s3: Any, load_app: Any, clean: FaultBatch, hostile: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture
+    s3: Any, load_app: Any, clean: Batch, hostile: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     expected = golden(clean)
     folder = _folder(hostile)
@@ -186,21 +184,19 @@ def test_handler_counts_and_logs_every_bad_line(
 
 
 @pytest.mark.parametrize("missing", ["requests", "results", "errors"])
-def test_cli_missing_file_is_a_one_line_error(
-    small: FaultBatch, rx: OtlpReceiver, tmp_path: Path, missing: str
-) -> None:
+def test_cli_missing_file_is_a_one_line_error(small: Batch, rx: OtlpReceiver, tmp_path: Path, missing: str) -> None:
     paths = small.write(tmp_path)
     role = {"requests": "input", "results": "output", "errors": "errors"}[missing]
     paths[role].unlink()
     proc = run_cli(
-        "--requests", str(paths["input"]), "--results", str(paths["output"]), "--errors", str(paths["errors"]),
+        *paths.cli_args(),
         endpoint=rx.endpoint,
     )  # fmt: skip
     assert_one_line_error(proc, str(paths[role]), "not found")
     assert rx.attempts == 0
 
 
-def test_cli_missing_trace_json_is_a_one_line_error(small: FaultBatch, rx: OtlpReceiver, tmp_path: Path) -> None:
+def test_cli_missing_trace_json_is_a_one_line_error(small: Batch, rx: OtlpReceiver, tmp_path: Path) -> None:
     paths = small.write(tmp_path)
     missing = tmp_path / "trace.json"
     proc = run_cli(
@@ -213,7 +209,7 @@ def test_cli_missing_trace_json_is_a_one_line_error(small: FaultBatch, rx: OtlpR
 
 @pytest.mark.parametrize("missing", ["input", "output"])
 def test_handler_missing_file_raises_a_typed_error_naming_it(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, missing: str
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, missing: str
 ) -> None:
     folder = _folder(small)
     key = small.upload(s3, BUCKET, folder, with_input=missing != "input", with_output=missing != "output")
@@ -227,7 +223,7 @@ def test_handler_missing_file_raises_a_typed_error_naming_it(
 
 
 def test_handler_input_not_yet_there_then_a_retry_delivers_everything_once(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver
 ) -> None:
     expected = golden(small)
     folder = _folder(small)
@@ -243,7 +239,7 @@ def test_handler_input_not_yet_there_then_a_retry_delivers_everything_once(
 
 
 def test_handler_without_an_error_file_still_gives_every_request_a_span(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver
 ) -> None:
     expected = golden(small)
     folder = _folder(small)
@@ -267,7 +263,7 @@ UNREADABLE_TRACE_JSON = {
 }
 
 
-def _new_trace_expected(batch: FaultBatch) -> Expected:
+def _new_trace_expected(batch: Batch) -> Expected:
     return golden(batch, trace_id=None, span_id=None)
 
 
@@ -277,7 +273,7 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.parametrize("body", list(UNREADABLE_TRACE_JSON.values()), ids=list(UNREADABLE_TRACE_JSON))
 def test_handler_unreadable_trace_json_warns_and_goes_to_a_new_trace(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, body: bytes
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
     expected = _new_trace_expected(small)
     folder = _folder(small)
@@ -291,7 +287,7 @@ def test_handler_unreadable_trace_json_warns_and_goes_to_a_new_trace(
 
 
 def test_handler_unreadable_trace_json_falls_back_to_the_input_metadata(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     expected = golden(small)
     key = small.upload(
@@ -319,7 +315,7 @@ STORED_BAD_IDS = {
 
 @pytest.mark.parametrize("bad_id", list(STORED_BAD_IDS.values()), ids=list(STORED_BAD_IDS))
 def test_handler_invalid_trace_id_in_trace_json_warns_and_goes_to_a_new_trace(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, bad_id: Any
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, bad_id: Any
 ) -> None:
     expected = _new_trace_expected(small)
     key = small.upload(s3, BUCKET, _folder(small), trace_doc=small.trace_doc(bad_id, PARENT_SPAN_ID))
@@ -341,7 +337,7 @@ def test_handler_invalid_trace_id_in_trace_json_warns_and_goes_to_a_new_trace(
     ids=["zero-trace", "non-hex", "garbage", "truncated"],
 )
 def test_handler_invalid_traceparent_in_trace_json_warns_and_goes_to_a_new_trace(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, traceparent: str
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, traceparent: str
 ) -> None:
     expected = _new_trace_expected(small)
     key = small.upload(s3, BUCKET, _folder(small), trace_doc=small.trace_doc(traceparent=traceparent))
@@ -354,7 +350,7 @@ def test_handler_invalid_traceparent_in_trace_json_warns_and_goes_to_a_new_trace
 
 @INVALID_IDS
 def test_handler_invalid_trace_id_in_object_metadata_warns_and_goes_to_a_new_trace(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, bad_id: str
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture, bad_id: str
 ) -> None:
     expected = _new_trace_expected(small)
     key = small.upload(s3, BUCKET, _folder(small), input_metadata={"trace-id": bad_id, "span-id": PARENT_SPAN_ID})
@@ -366,7 +362,7 @@ def test_handler_invalid_trace_id_in_object_metadata_warns_and_goes_to_a_new_tra
 
 
 def test_handler_invalid_span_id_in_trace_json_keeps_the_valid_trace_id(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     """(Regression: the valid stored trace id used to be dropped for a new trace.)"""
     expected = golden(small, span_id=None)
@@ -382,13 +378,11 @@ def test_handler_invalid_span_id_in_trace_json_keeps_the_valid_trace_id(
 
 
 @INVALID_IDS
-def test_library_invalid_trace_id_argument_raises_before_sending(
-    small: FaultBatch, rx: OtlpReceiver, bad_id: str
-) -> None:
+def test_library_invalid_trace_id_argument_raises_before_sending(small: Batch, rx: OtlpReceiver, bad_id: str) -> None:
     with pytest.raises(InvalidTraceContextError):
         run_local(small, rx.endpoint, hint=TraceHint(trace_id=bad_id))
     with pytest.raises(InvalidTraceContextError):
-        log_batch_results([json.loads(small.input_lines[0])], [json.loads(small.output_lines[0])], bad_id)
+        log_batch_results([small.input_lines[0]], [small.output_lines[0]], bad_id)
     assert rx.attempts == 0
 
 
@@ -403,7 +397,7 @@ def test_library_invalid_trace_id_argument_raises_before_sending(
     ids=["span-id-short", "span-id-zero", "traceparent-garbage", "traceparent-zero-trace"],
 )
 def test_library_invalid_span_id_or_traceparent_raises_before_sending(
-    small: FaultBatch, rx: OtlpReceiver, hint: TraceHint
+    small: Batch, rx: OtlpReceiver, hint: TraceHint
 ) -> None:
     with pytest.raises(InvalidTraceContextError):
         run_local(small, rx.endpoint, hint=hint)
@@ -419,7 +413,7 @@ STEP_FUNCTIONS_BAD = {
 
 @pytest.mark.parametrize("fields", list(STEP_FUNCTIONS_BAD.values()), ids=list(STEP_FUNCTIONS_BAD))
 def test_handler_invalid_ids_in_a_step_functions_payload_raise(
-    s3: Any, load_app: Any, small: FaultBatch, rx: OtlpReceiver, fields: dict[str, str]
+    s3: Any, load_app: Any, small: Batch, rx: OtlpReceiver, fields: dict[str, str]
 ) -> None:
     key = small.upload(s3, BUCKET, _folder(small), trace_doc=small.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     app = load_app(rx.endpoint)
@@ -440,7 +434,7 @@ def test_handler_invalid_ids_in_a_step_functions_payload_raise(
     ids=["trace-id-short", "trace-id-zeros", "parent-span-id", "traceparent"],
 )
 def test_cli_invalid_id_flags_exit_2_with_one_line(
-    small: FaultBatch, rx: OtlpReceiver, tmp_path: Path, flags: list[str]
+    small: Batch, rx: OtlpReceiver, tmp_path: Path, flags: list[str]
 ) -> None:
     paths = small.write(tmp_path)
     proc = run_cli("--requests", str(paths["input"]), "--results", str(paths["output"]), *flags, endpoint=rx.endpoint)
@@ -448,7 +442,7 @@ def test_cli_invalid_id_flags_exit_2_with_one_line(
     assert rx.attempts == 0
 
 
-def test_cli_unreadable_trace_json_is_a_one_line_error(small: FaultBatch, rx: OtlpReceiver, tmp_path: Path) -> None:
+def test_cli_unreadable_trace_json_is_a_one_line_error(small: Batch, rx: OtlpReceiver, tmp_path: Path) -> None:
     paths = small.write(tmp_path)
     trace_json = tmp_path / "trace.json"
     trace_json.write_bytes(b"[1, 2")
@@ -461,7 +455,7 @@ def test_cli_unreadable_trace_json_is_a_one_line_error(small: FaultBatch, rx: Ot
 
 
 def test_cli_invalid_trace_id_stored_in_trace_json_falls_back_to_a_new_trace(
-    small: FaultBatch, rx: OtlpReceiver, tmp_path: Path
+    small: Batch, rx: OtlpReceiver, tmp_path: Path
 ) -> None:
     """(Regression: an id stored in --trace-json used to be strict, exit 2.)"""
     expected = _new_trace_expected(small)
@@ -469,7 +463,7 @@ def test_cli_invalid_trace_id_stored_in_trace_json_falls_back_to_a_new_trace(
     trace_json = tmp_path / "trace.json"
     trace_json.write_text(json.dumps(small.trace_doc(INVALID_TRACE_IDS["all-zeros"], PARENT_SPAN_ID)))
     proc = run_cli(
-        "--requests", str(paths["input"]), "--results", str(paths["output"]), "--errors", str(paths["errors"]),
+        *paths.cli_args(),
         "--trace-json", str(trace_json),
         endpoint=rx.endpoint,
     )  # fmt: skip

@@ -20,8 +20,6 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from batchtrace import DeliveryError, MissingFileError
 
-from tests.faults.batch_builder import FaultBatch, make_batch
-from tests.faults.conftest import BUCKET
 from tests.faults.helpers import (
     PARENT_SPAN_ID,
     TRACE_ID,
@@ -34,6 +32,8 @@ from tests.faults.helpers import (
     invoke,
     s3_event,
 )
+from tests.support.batches import Batch, fault_batch
+from tests.support.moto_s3 import BUCKET
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(30)
@@ -43,17 +43,17 @@ TIMINGS = ("duration_ms", "stage_ms")
 
 
 @pytest.fixture(scope="module")
-def batch() -> FaultBatch:
-    return make_batch(30, batch_id="batch_idem_0001")
+def batch() -> Batch:
+    return fault_batch(30, batch_id="batch_idem_0001")
 
 
 @pytest.fixture(scope="module")
-def expected(batch: FaultBatch) -> Expected:
+def expected(batch: Batch) -> Expected:
     return golden(batch)
 
 
 @pytest.fixture
-def key(s3: Any, batch: FaultBatch) -> str:
+def key(s3: Any, batch: Batch) -> str:
     return batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
 
 
@@ -192,7 +192,7 @@ def test_a_failed_first_run_lets_the_retry_through(
 
 
 def test_an_output_whose_input_was_not_yet_there_is_retried(
-    s3: Any, key: str, batch: FaultBatch, app: ModuleType, rx: OtlpReceiver, expected: Expected
+    s3: Any, key: str, batch: Batch, app: ModuleType, rx: OtlpReceiver, expected: Expected
 ) -> None:
     folder = f"batches/{batch.batch_id}"
     s3.delete_object(Bucket=BUCKET, Key=f"{folder}/input.jsonl")

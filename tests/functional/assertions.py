@@ -1,7 +1,7 @@
 """Checks that a batch arrived complete and correctly linked, with a readable tree on failure.
 
 :func:`assert_batch_delivered` is the one the tests call: it checks the received spans against
-a :class:`~tests.functional.hostile_batch.HostileBatch`'s fates (one span per ``custom_id``, each
+a :class:`~tests.support.batches.Batch`'s fates (one span per ``custom_id``, each
 with its fate) and against the trace-linking contract of DESIGN.md for the given ``mode``:
 
 - ``"active"``: completions nest directly under the caller's span; no ``batch_results`` span;
@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tests.functional.hostile_batch import EXPIRED, HTTP_ERROR, NO_RESULT, ORPHAN, TOOL_CALL, Fate, HostileBatch
+from tests.support.batches import EXPIRED, HTTP_ERROR, NO_RESULT, ORPHAN, TOOL_CALL, Batch, Fate
 from tests.support.contract import SUMMARY_FIELDS
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.trace_tree import render_trace_tree
@@ -129,8 +129,28 @@ def assert_linked(
 
 def assert_fate(span: ReceivedSpan, fate: Fate, *, batch_id: str | None = None) -> None:
     """One completion span shows its fate the way DESIGN.md's span contract says."""
+    where = f"span for {span.attributes.get(CUSTOM_ID)!r} ({fate.kind}): {span.attributes}"
+    _assert_identity(span, fate, batch_id, where)
+    _assert_status(span, fate, where)
+    if fate.kind != ORPHAN:  # request content, when there was a request
+        attrs = span.attributes
+        assert "traceloop.entity.input" in attrs, where
+        if fate.user_text is not None:
+            assert fate.user_text in _texts(attrs.get("gen_ai.input.messages")), where
+        if fate.system_text is not None:
+            assert fate.system_text in _texts(attrs.get("gen_ai.system_instructions")), where
+    if fate.kind in (HTTP_ERROR, EXPIRED, NO_RESULT):
+        assert "gen_ai.output.messages" not in span.attributes, where
+        assert "gen_ai.usage.input_tokens" not in span.attributes, where
+        return
+    _assert_response(span.attributes, fate, where)
+    _assert_usage(span.attributes, fate, where)
+    _assert_output(span.attributes, fate, where)
+
+
+def _assert_identity(span: ReceivedSpan, fate: Fate, batch_id: str | None, where: str) -> None:
+    """Kind, name, operation, provider, model, parameters, batch identity and HTTP status."""
     attrs = span.attributes
-    where = f"span for {attrs.get(CUSTOM_ID)!r} ({fate.kind}): {attrs}"
     assert span.kind == "CLIENT", where
     assert span.name == f"chat {fate.model}", where
     assert attrs.get("gen_ai.operation.name") == "chat", where
@@ -143,22 +163,20 @@ def assert_fate(span: ReceivedSpan, fate: Fate, *, batch_id: str | None = None) 
         assert batch_id in attrs.values(), f"batch id {batch_id} not on the {where}"
     for name, value in fate.params.items():
         assert attrs.get(name) == value, f"{name}: {attrs.get(name)!r} != {value!r} on the {where}"
-
-    # Batch identity and HTTP status.
-    if fate.line_id:
-        assert fate.line_id in attrs.values(), f"batch_req id {fate.line_id} not on the {where}"
-    if fate.request_id:
-        assert fate.request_id in attrs.values(), f"request id {fate.request_id} not on the {where}"
+    for known in (fate.line_id, fate.request_id):  # the batch_req id, the request id
+        if known:
+            assert known in attrs.values(), f"{known} not on the {where}"
     if fate.kind in (NO_RESULT, EXPIRED):
         assert "http.response.status_code" not in attrs, where
     else:
         assert attrs.get("http.response.status_code") == (fate.status_code or 200), where
 
-    # Flags.
+
+def _assert_status(span: ReceivedSpan, fate: Fate, where: str) -> None:
+    """Flags, and an ERROR status with ``error.type`` exactly for the failed fates."""
+    attrs = span.attributes
     assert bool(attrs.get("batchtrace.orphan_result")) == (fate.kind == ORPHAN), where
     assert bool(attrs.get("batchtrace.no_result")) == (fate.kind == NO_RESULT), where
-
-    # Status.
     if fate.failed:
         assert span.status_code == "ERROR", where
         assert span.status_message, f"ERROR without a message on the {where}"
@@ -167,39 +185,34 @@ def assert_fate(span: ReceivedSpan, fate: Fate, *, batch_id: str | None = None) 
         assert span.status_code != "ERROR", where
         assert "error.type" not in attrs, where
 
-    # Request content (when there was a request).
-    if fate.kind != ORPHAN:
-        assert "traceloop.entity.input" in attrs, where
-        if fate.user_text is not None:
-            assert fate.user_text in _texts(attrs.get("gen_ai.input.messages")), where
-        if fate.system_text is not None:
-            assert fate.system_text in _texts(attrs.get("gen_ai.system_instructions")), where
 
-    # Response.
-    if fate.kind in (HTTP_ERROR, EXPIRED, NO_RESULT):
-        assert "gen_ai.output.messages" not in attrs, where
-        assert "gen_ai.usage.input_tokens" not in attrs, where
-        return
+def _assert_response(attrs: Mapping[str, Any], fate: Fate, where: str) -> None:
     if fate.response_model is not None:
         assert attrs.get("gen_ai.response.model") == fate.response_model, where
     if fate.response_id is not None:
         assert attrs.get("gen_ai.response.id") == fate.response_id, where
+        # generated batches know the fingerprint exactly
+        assert attrs.get("openai.response.system_fingerprint") == fate.system_fingerprint, where
     assert list(attrs.get("gen_ai.response.finish_reasons") or []) == [fate.finish_reason], where
-    if fate.has_usage:
-        for name in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
-            assert isinstance(attrs.get(name), int), f"{name} missing on the {where}"
-        assert attrs.get("gen_ai.usage.prompt_tokens") == attrs["gen_ai.usage.input_tokens"], where
-        assert attrs.get("gen_ai.usage.completion_tokens") == attrs["gen_ai.usage.output_tokens"], where
-        if fate.input_tokens is not None:
-            assert attrs["gen_ai.usage.input_tokens"] == fate.input_tokens, where
-            assert attrs["gen_ai.usage.output_tokens"] == fate.output_tokens, where
-        if fate.cached_tokens:
-            assert attrs.get("gen_ai.usage.cache_read.input_tokens") == fate.cached_tokens, where
-    else:
+
+
+def _assert_usage(attrs: Mapping[str, Any], fate: Fate, where: str) -> None:
+    if not fate.has_usage:
         assert "gen_ai.usage.input_tokens" not in attrs, where
         assert "gen_ai.usage.output_tokens" not in attrs, where
-    if fate.response_id is not None:  # generated batches know the fingerprint exactly
-        assert attrs.get("openai.response.system_fingerprint") == fate.system_fingerprint, where
+        return
+    for name in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
+        assert isinstance(attrs.get(name), int), f"{name} missing on the {where}"
+    assert attrs.get("gen_ai.usage.prompt_tokens") == attrs["gen_ai.usage.input_tokens"], where
+    assert attrs.get("gen_ai.usage.completion_tokens") == attrs["gen_ai.usage.output_tokens"], where
+    if fate.input_tokens is not None:
+        assert attrs["gen_ai.usage.input_tokens"] == fate.input_tokens, where
+        assert attrs["gen_ai.usage.output_tokens"] == fate.output_tokens, where
+    if fate.cached_tokens:
+        assert attrs.get("gen_ai.usage.cache_read.input_tokens") == fate.cached_tokens, where
+
+
+def _assert_output(attrs: Mapping[str, Any], fate: Fate, where: str) -> None:
     assert "traceloop.entity.output" in attrs, where
     parts = _parts(attrs.get("gen_ai.output.messages"))
     if fate.kind == TOOL_CALL or fate.tool_name:
@@ -212,7 +225,7 @@ def assert_fate(span: ReceivedSpan, fate: Fate, *, batch_id: str | None = None) 
         assert fate.output_text in _texts(attrs.get("gen_ai.output.messages")), where
 
 
-def _assert_times(spans: Sequence[ReceivedSpan], batch: HostileBatch, fates: Mapping[str, Fate]) -> None:
+def _assert_times(spans: Sequence[ReceivedSpan], batch: Batch, fates: Mapping[str, Fate]) -> None:
     now = time.time_ns()
     for span in spans:
         assert 0 < span.start_ns <= span.end_ns <= now, f"bad times on {span.name}: {span.start_ns}..{span.end_ns}"
@@ -226,7 +239,7 @@ def _assert_times(spans: Sequence[ReceivedSpan], batch: HostileBatch, fates: Map
 
 def assert_batch_delivered(
     spans: Sequence[ReceivedSpan],
-    batch: HostileBatch,
+    batch: Batch,
     *,
     trace_id: str | None = None,
     parent_span_id: str | None = None,
@@ -263,7 +276,7 @@ def assert_batch_delivered(
 
 def assert_summary(
     summary: Mapping[str, Any],
-    batch: HostileBatch,
+    batch: Batch,
     *,
     mode: str,
     trace_id: str | None = None,

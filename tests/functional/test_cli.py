@@ -19,7 +19,7 @@ import pytest
 from batchtrace import log_batch_results
 
 from tests.functional.assertions import assert_batch_delivered, assert_summary, delivered
-from tests.functional.hostile_batch import BatchFiles, HostileBatch, make_hostile_batch, with_oversized_request
+from tests.support.batches import OK, Batch, BatchFiles, hostile_batch
 from tests.support.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.timeout(30)
@@ -71,26 +71,22 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], *needles: str) 
 
 
 @pytest.fixture(scope="module")
-def batch() -> HostileBatch:
-    return make_hostile_batch(seed=11)
+def batch() -> Batch:
+    return hostile_batch(seed=11)
 
 
 @pytest.fixture
-def files(batch: HostileBatch, tmp_path: Path) -> BatchFiles:
+def files(batch: Batch, tmp_path: Path) -> BatchFiles:
     return batch.write(tmp_path / "hostile batch é")
 
 
 # ---------------------------------------------------------------------------- delivered (exit 0)
 
 
-def test_replay_with_trace_id_parent_and_batch_id(
-    receiver: OtlpReceiver, batch: HostileBatch, files: BatchFiles
-) -> None:
+def test_replay_with_trace_id_parent_and_batch_id(receiver: OtlpReceiver, batch: Batch, files: BatchFiles) -> None:
     result = run_cli(
         "replay",
-        "--requests", files.input,
-        "--results", files.output,
-        "--errors", files.errors,
+        *files.cli_args(),
         "--trace-id", TRACE_ID,
         "--parent-span-id", PARENT_SPAN_ID,
         "--batch-id", batch.batch_id,
@@ -104,11 +100,11 @@ def test_replay_with_trace_id_parent_and_batch_id(
     )
 
 
-def test_replay_with_trace_json(receiver: OtlpReceiver, batch: HostileBatch, files: BatchFiles, tmp_path: Path) -> None:
+def test_replay_with_trace_json(receiver: OtlpReceiver, batch: Batch, files: BatchFiles, tmp_path: Path) -> None:
     trace_json = tmp_path / "trace.json"
     trace_json.write_text(json.dumps(batch.trace_doc(TRACE_ID, PARENT_SPAN_ID), ensure_ascii=False), encoding="utf-8")
     result = run_cli(
-        "replay", "--requests", files.input, "--results", files.output, "--errors", files.errors,
+        "replay", *files.cli_args(),
         "--trace-json", trace_json,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -126,11 +122,11 @@ def test_replay_with_trace_json(receiver: OtlpReceiver, batch: HostileBatch, fil
 
 
 def test_replay_with_traceparent_nests_under_the_callers_span(
-    receiver: OtlpReceiver, batch: HostileBatch, files: BatchFiles
+    receiver: OtlpReceiver, batch: Batch, files: BatchFiles
 ) -> None:
     traceparent = f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"
     result = run_cli(
-        "replay", "--requests", files.input, "--results", files.output, "--errors", files.errors,
+        "replay", *files.cli_args(),
         "--traceparent", traceparent,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -140,9 +136,9 @@ def test_replay_with_traceparent_nests_under_the_callers_span(
 
 
 def test_replay_without_ids_makes_a_new_trace_and_a_rerun_repeats_it(
-    receiver: OtlpReceiver, batch: HostileBatch, files: BatchFiles
+    receiver: OtlpReceiver, batch: Batch, files: BatchFiles
 ) -> None:
-    args = ("replay", "--requests", files.input, "--results", files.output, "--errors", files.errors)
+    args = ("replay", *files.cli_args())
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     summary = summary_of(first)
@@ -158,10 +154,10 @@ def test_replay_without_ids_makes_a_new_trace_and_a_rerun_repeats_it(
     assert sorted((s.span_id, s.parent_span_id) for s in again) == sorted((s.span_id, s.parent_span_id) for s in spans)
 
 
-def test_cli_and_library_send_the_same_span_ids(receiver: OtlpReceiver, batch: HostileBatch, files: BatchFiles) -> None:
+def test_cli_and_library_send_the_same_span_ids(receiver: OtlpReceiver, batch: Batch, files: BatchFiles) -> None:
     """Ids derive from (trace id, batch, custom_id) only, whichever entry point built the spans."""
     result = run_cli(
-        "replay", "--requests", files.input, "--results", files.output, "--errors", files.errors,
+        "replay", *files.cli_args(),
         "--trace-id", TRACE_ID, "--batch-id", batch.batch_id,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -180,10 +176,10 @@ def test_cli_and_library_send_the_same_span_ids(receiver: OtlpReceiver, batch: H
 
 
 def test_receiver_rejecting_everything_exits_1_with_the_summary(
-    receiver: OtlpReceiver, batch: HostileBatch, files: BatchFiles
+    receiver: OtlpReceiver, batch: Batch, files: BatchFiles
 ) -> None:
     receiver.set_faults(always_status=400)
-    result = run_cli("replay", "--requests", files.input, "--results", files.output, "--errors", files.errors)
+    result = run_cli("replay", *files.cli_args())
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     summary = summary_of(result)
@@ -194,13 +190,14 @@ def test_receiver_rejecting_everything_exits_1_with_the_summary(
 
 
 def test_one_span_too_large_exits_1_after_delivering_the_rest(
-    receiver: OtlpReceiver, batch: HostileBatch, tmp_path: Path
+    receiver: OtlpReceiver, batch: Batch, tmp_path: Path
 ) -> None:
     """A 413 splits the chunk; only the span that is too large on its own is lost, and counted."""
-    big, big_id = with_oversized_request(batch)
+    big_id = batch.plain_id(OK)  # its span alone is far larger than the others, and than the receiver's limit
+    big = batch.with_long_prompt(big_id, 40_000)
     files = big.write(tmp_path / "big")
     receiver.set_faults(max_body_bytes=20_000)
-    result = run_cli("replay", "--requests", files.input, "--results", files.output, "--errors", files.errors)
+    result = run_cli("replay", *files.cli_args())
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     summary = summary_of(result)
@@ -286,10 +283,10 @@ def test_bad_arguments_exit_2_without_traceback(receiver: OtlpReceiver, args: tu
 
 def test_a_large_hostile_batch_over_forked_workers(receiver: OtlpReceiver, tmp_path: Path) -> None:
     """Past the parallel threshold the CLI forks span workers: still complete, linked and counted."""
-    large = make_hostile_batch(n=2_400, seed=5)
+    large = hostile_batch(n=2_400, seed=5)
     files = large.write(tmp_path / "large")
     result = run_cli(
-        "replay", "--requests", files.input, "--results", files.output, "--errors", files.errors,
+        "replay", *files.cli_args(),
         "--trace-id", TRACE_ID, "--parent-span-id", PARENT_SPAN_ID, "--batch-id", large.batch_id,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,7 @@
 
 Both run the real openai SDK against a fake OpenAI API on 127.0.0.1 (``tests/support/fake_openai.py``,
 whose base URL includes ``/v1`` as ``OPENAI_BASE_URL`` does) and write to S3 through moto. moto
-runs as a separate process here, so that ``tracemalloc`` in the large-file test measures the
+runs in its own process here, so that ``tracemalloc`` in the large-file test measures the
 function's memory only, not the mock's copy of the uploaded object.
 
 The handler module is loaded from its file afresh for every test, after the test's environment
@@ -11,15 +11,10 @@ is set: its settings are read once, at (cold) start, as in Lambda.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import importlib.util
 import io
 import json
-import socket
 import subprocess
-import sys
-import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -30,17 +25,16 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 from batchtrace import errors
 
 from tests.functional.test_cli import run_cli
-from tests.support.fake_openai import FakeOpenAI, batch_object
-from tests.support.lambda_context import FakeLambdaContext
-from tests.support.moto_s3 import aws_env
+from tests.support.batches import batch_object
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.lambda_context import fetch_context, load_function
+from tests.support.moto_s3 import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FETCH_DIR = ROOT / "functions" / "fetch_batch_files"
-FETCH_HANDLER = FETCH_DIR / "fetch_handler.py"
 API_KEY = "sk-test-" + "Zq8vR2mT5wX1yB4nK7pL0sD3fG6hJ9cV"
 BUCKET = "batchtrace-fetch-tests"
 PREFIX = "batches/"
@@ -49,57 +43,13 @@ MIB = 1024 * 1024
 
 def load_fetch_handler(name: str = "fetch_handler") -> ModuleType:
     """A fresh copy of the fetch function's handler module as ``name``: a cold start, reading the current env."""
-    spec = importlib.util.spec_from_file_location(name, FETCH_HANDLER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_function("fetch_batch_files", name, "fetch_handler")
 
 
-@contextlib.contextmanager
-def moto_process() -> Iterator[str]:
-    """A moto server in its own process on a free 127.0.0.1 port; yields its endpoint."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{endpoint}/moto-api/data.json", timeout=1)
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def fetch_context() -> FakeLambdaContext:
-    """The fetch function's context: its name and 512 MB, with all of Lambda's 15 minutes."""
-    return FakeLambdaContext(remaining_ms=900_000, function_name="FetchBatchFilesFunction", memory_limit_in_mb=512)
-
-
-def fetch_env(endpoint: str, api: FakeOpenAI, secret_arn: str) -> dict[str, str]:
+def fetch_env(moto: MotoServer, api: FakeOpenAI, secret_arn: str) -> dict[str, str]:
     """The function's environment: AWS through moto, OpenAI through the fake, debug logging."""
     return {
-        **aws_env(endpoint),
-        # The service id is "Secrets Manager": boto3 reads AWS_ENDPOINT_URL_SECRETS_MANAGER.
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
+        **moto.env(),
         "OPENAI_BASE_URL": api.base_url,
         "OPENAI_API_KEY_SECRET_ARN": secret_arn,
         "BATCHTRACE_PREFIX": PREFIX,
@@ -146,29 +96,26 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[tuple[str, FakeOpenAI, str]]:
+def backend() -> Iterator[tuple[MotoServer, FakeOpenAI, str]]:
     """moto (own process), the fake OpenAI API, and the secret holding the key."""
-    with moto_process() as endpoint, FakeOpenAI(api_key=API_KEY) as api:
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-        arn = session.client("secretsmanager", endpoint_url=endpoint).create_secret(
-            Name="openai-api-key", SecretString=API_KEY
-        )["ARN"]
-        s3 = session.client("s3", endpoint_url=endpoint)
+    with MotoServer(own_process=True) as moto, FakeOpenAI(api_key=API_KEY) as api:
+        arn = moto.client("secretsmanager").create_secret(Name="openai-api-key", SecretString=API_KEY)["ARN"]
+        s3 = moto.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        yield endpoint, api, arn
+        yield moto, api, arn
 
 
 @pytest.fixture
-def world(backend: tuple[str, FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(backend: tuple[MotoServer, FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # Per test: the functional tier's autouse fixture scrubs AWS_*, BATCHTRACE_*, OPENAI_* first.
-    endpoint, api, arn = backend
-    for name, value in fetch_env(endpoint, api, arn).items():
+    moto, api, arn = backend
+    for name, value in fetch_env(moto, api, arn).items():
         monkeypatch.setenv(name, value)
     api.clear()
     api.on_request = None
     api.api_key = API_KEY
-    yield World(api=api, s3=boto3.client("s3", endpoint_url=endpoint), secret_arn=arn, monkeypatch=monkeypatch)
+    yield World(api=api, s3=moto.client("s3"), secret_arn=arn, monkeypatch=monkeypatch)
     api.on_request = None
     api.api_key = API_KEY
 

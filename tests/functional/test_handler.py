@@ -26,20 +26,9 @@ from batchtrace import DeliveryError, InvalidTraceContextError, MissingFileError
 from opentelemetry.sdk.trace import TracerProvider
 
 from tests.functional.assertions import assert_batch_delivered, assert_fate, assert_linked, assert_summary, delivered
-from tests.functional.hostile_batch import (
-    EXPIRED,
-    HTTP_ERROR,
-    NO_RESULT,
-    OK,
-    ORPHAN,
-    TOOL_CALL,
-    Fate,
-    HostileBatch,
-    make_hostile_batch,
-    with_oversized_request,
-)
+from tests.support.batches import EXPIRED, HTTP_ERROR, NO_RESULT, OK, ORPHAN, TOOL_CALL, Batch, Fate, hostile_batch
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.moto_s3 import MotoServer
+from tests.support.moto_s3 import BUCKET, MotoServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan, unused_port
 
 pytestmark = pytest.mark.timeout(30)
@@ -48,7 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samplefiles"
 
-BUCKET = "batchtrace-hostile"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -69,38 +57,9 @@ def handler(moto: MotoServer, receiver: OtlpReceiver, monkeypatch: pytest.Monkey
     yield app
 
 
-@pytest.fixture
-def s3(moto: MotoServer) -> Any:
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
 @pytest.fixture(scope="module")
-def batch() -> HostileBatch:
-    return make_hostile_batch(n=200, seed=23)
-
-
-def upload(
-    s3: Any,
-    batch: HostileBatch,
-    folder: str,
-    *,
-    bucket: str = BUCKET,
-    trace_doc: dict[str, Any] | None = None,
-    input_metadata: dict[str, str] | None = None,
-    with_input: bool = True,
-) -> str:
-    """Upload ``batch`` under ``folder`` (output last, as in production); returns the output key."""
-    if with_input:
-        s3.put_object(
-            Bucket=bucket, Key=f"{folder}/input.jsonl", Body=batch.input_bytes(), Metadata=input_metadata or {}
-        )
-    if trace_doc is not None:
-        s3.put_object(Bucket=bucket, Key=f"{folder}/trace.json", Body=json.dumps(trace_doc).encode())
-    s3.put_object(Bucket=bucket, Key=f"{folder}/errors.jsonl", Body=batch.errors_bytes())
-    s3.put_object(Bucket=bucket, Key=f"{folder}/output.jsonl", Body=batch.output_bytes())
-    return f"{folder}/output.jsonl"
+def batch() -> Batch:
+    return hostile_batch(n=200, seed=23)
 
 
 def s3_event(*objects: tuple[str, str]) -> dict[str, Any]:
@@ -140,9 +99,9 @@ def invoke(handler: ModuleType, event: dict[str, Any], context: FakeLambdaContex
     ids=["plain", "url-encoded"],
 )
 def test_s3_event_with_trace_json(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch, prefix: str
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch, prefix: str
 ) -> None:
-    key = upload(s3, batch, f"{prefix}/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = batch.upload(s3, BUCKET, f"{prefix}/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     event = s3_event((BUCKET, key))
     if prefix == HOSTILE_PREFIX:  # spaces arrive as '+', a literal '+' as %2B, non-ASCII as %XX
         assert all(part in event["Records"][0]["s3"]["object"]["key"] for part in ("Q1+r%C3%A9sum", "2026%2B03"))
@@ -163,17 +122,17 @@ def test_s3_event_with_trace_json(
 
 
 def test_several_records_with_url_encoded_keys(handler: ModuleType, s3: Any, receiver: OtlpReceiver) -> None:
-    first, second = make_hostile_batch(n=40, seed=51), make_hostile_batch(n=40, seed=52)
-    key_a = upload(s3, first, f"{HOSTILE_PREFIX}/{first.batch_id}", trace_doc=first.trace_doc(TRACE_ID))
-    key_b = upload(s3, second, f"batches/a+b c/{second.batch_id}", trace_doc=second.trace_doc(TRACE_ID))
+    first, second = hostile_batch(n=40, seed=51), hostile_batch(n=40, seed=52)
+    key_a = first.upload(s3, BUCKET, f"{HOSTILE_PREFIX}/{first.batch_id}", trace_doc=first.trace_doc(TRACE_ID))
+    key_b = second.upload(s3, BUCKET, f"batches/a+b c/{second.batch_id}", trace_doc=second.trace_doc(TRACE_ID))
     result = invoke(handler, s3_event((BUCKET, key_a), (BUCKET, key_b)))
     assert [b["batch_id"] for b in result["batches"]] == [first.batch_id, second.batch_id]
     delivered(receiver, len(first.fates) + len(second.fates) + 2)
 
 
-def test_eventbridge_object_created(handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch) -> None:
-    key = upload(
-        s3, batch, f"batches/nightly runs é/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID)
+def test_eventbridge_object_created(handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch) -> None:
+    key = batch.upload(
+        s3, BUCKET, f"batches/nightly runs é/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID)
     )
     summary = invoke(handler, eventbridge_event(BUCKET, key))
 
@@ -184,11 +143,9 @@ def test_eventbridge_object_created(handler: ModuleType, s3: Any, receiver: Otlp
     )
 
 
-def test_step_functions_payload_with_ids(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
-) -> None:
+def test_step_functions_payload_with_ids(handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch) -> None:
     folder = f"{HOSTILE_PREFIX}/{batch.batch_id}"
-    key = upload(s3, batch, folder)  # no trace.json: the payload carries the ids
+    key = batch.upload(s3, BUCKET, folder)  # no trace.json: the payload carries the ids
     payload = {
         "bucket": BUCKET,
         "output_key": key,
@@ -208,11 +165,11 @@ def test_step_functions_payload_with_ids(
 
 
 def test_step_functions_payload_with_traceparent_nests_under_the_callers_span(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
     """A caller's ``traceparent`` is a live context: it wins over trace.json and gets no batch_results span."""
     other_trace = "11111111111111111111111111111111"
-    key = upload(s3, batch, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(other_trace, PARENT_SPAN_ID))
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(other_trace, PARENT_SPAN_ID))
     payload = {"bucket": BUCKET, "output_key": key, "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"}
     summary = invoke(handler, payload)
 
@@ -224,10 +181,10 @@ def test_step_functions_payload_with_traceparent_nests_under_the_callers_span(
 
 
 def test_input_metadata_when_there_is_no_trace_json(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
     folder = f"batches/{batch.batch_id}"
-    key = upload(s3, batch, folder, input_metadata={"trace-id": TRACE_ID, "span-id": PARENT_SPAN_ID})
+    key = batch.upload(s3, BUCKET, folder, input_metadata={"trace-id": TRACE_ID, "span-id": PARENT_SPAN_ID})
     summary = invoke(handler, s3_event((BUCKET, key)))
 
     # Without trace.json the batch id is the folder's name.
@@ -239,9 +196,9 @@ def test_input_metadata_when_there_is_no_trace_json(
 
 
 def test_no_trace_information_makes_a_new_trace_and_a_redelivered_event_repeats_it(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
-    key = upload(s3, batch, f"batches/{batch.batch_id}")
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}")
     event = s3_event((BUCKET, key))
     first = invoke(handler, event)
     assert_summary(first, batch, mode="new", batch_id=batch.batch_id)
@@ -256,10 +213,12 @@ def test_no_trace_information_makes_a_new_trace_and_a_redelivered_event_repeats_
 
 
 def test_several_records_in_one_event(handler: ModuleType, s3: Any, receiver: OtlpReceiver) -> None:
-    first, second = make_hostile_batch(n=60, seed=31), make_hostile_batch(n=80, seed=32)
+    first, second = hostile_batch(n=60, seed=31), hostile_batch(n=80, seed=32)
     other_trace = "6e0c63257de34c926f9efcd03899ab7c"
-    key_a = upload(s3, first, f"batches/a/{first.batch_id}", trace_doc=first.trace_doc(TRACE_ID))
-    key_b = upload(s3, second, f"batches/b/{second.batch_id}", trace_doc=second.trace_doc(other_trace, PARENT_SPAN_ID))
+    key_a = first.upload(s3, BUCKET, f"batches/a/{first.batch_id}", trace_doc=first.trace_doc(TRACE_ID))
+    key_b = second.upload(
+        s3, BUCKET, f"batches/b/{second.batch_id}", trace_doc=second.trace_doc(other_trace, PARENT_SPAN_ID)
+    )
     # The input file's own creation event is in there too, and must be left out.
     event = s3_event((BUCKET, key_a), (BUCKET, f"batches/b/{second.batch_id}/input.jsonl"), (BUCKET, key_b))
 
@@ -282,20 +241,12 @@ def test_several_records_in_one_event(handler: ModuleType, s3: Any, receiver: Ot
 
 
 def test_a_batch_where_every_request_failed_has_an_empty_output_file(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
-    kept = {cid: fate for cid, fate in batch.fates.items() if fate.kind in (HTTP_ERROR, EXPIRED, NO_RESULT)}
-    failed = HostileBatch(
-        batch_id=batch.batch_id,
-        created_at=batch.created_at,
-        completed_at=batch.completed_at,
-        input_lines=[line for line in batch.input_lines if line["custom_id"] in kept],
-        output_lines=[],
-        error_lines=batch.error_lines,
-        fates=kept,
-    )
+    failed = batch.subset((HTTP_ERROR, EXPIRED, NO_RESULT))
+    kept = failed.fates
     assert failed.output_bytes() == b""
-    key = upload(s3, failed, f"batches/{batch.batch_id}", trace_doc=failed.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = failed.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=failed.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     summary = invoke(handler, s3_event((BUCKET, key)))
 
     assert_summary(summary, failed, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id)
@@ -304,11 +255,11 @@ def test_a_batch_where_every_request_failed_has_an_empty_output_file(
 
 
 def test_the_functions_own_span_never_overrides_the_stored_trace(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch, monkeypatch: pytest.MonkeyPatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An auto-instrumentation span or X-Ray context around the invocation is not the batch's trace."""
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-67ce3a29-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1")
-    key = upload(s3, batch, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     tracer = TracerProvider().get_tracer("aws-lambda-auto-instrumentation")
     with tracer.start_as_current_span("LogBatchResultsFunction invoke"):
         summary = invoke(handler, s3_event((BUCKET, key)))
@@ -318,10 +269,10 @@ def test_the_functions_own_span_never_overrides_the_stored_trace(
 
 
 def test_forked_span_workers_in_the_function(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch, monkeypatch: pytest.MonkeyPatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BATCHTRACE_WORKERS", "2")
-    key = upload(s3, batch, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     summary = invoke(handler, s3_event((BUCKET, key)))
     assert_summary(summary, batch, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id)
     spans = delivered(receiver, len(batch.fates) + 1)
@@ -330,23 +281,13 @@ def test_forked_span_workers_in_the_function(
     )
 
 
-def test_a_batch_without_an_error_file(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
-) -> None:
+def test_a_batch_without_an_error_file(handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch) -> None:
     """OpenAI writes no error file when nothing failed; errors.jsonl is optional."""
-    kept = {cid: fate for cid, fate in batch.fates.items() if fate.kind not in (HTTP_ERROR, EXPIRED)}
-    clean = HostileBatch(
-        batch_id=batch.batch_id,
-        created_at=batch.created_at,
-        completed_at=batch.completed_at,
-        input_lines=[line for line in batch.input_lines if line["custom_id"] in kept],
-        output_lines=batch.output_lines,
-        error_lines=[],
-        fates=kept,
-        malformed_output=batch.malformed_output,
-    )
+    clean = batch.subset((OK, TOOL_CALL, NO_RESULT, ORPHAN))
+    kept = clean.fates
+    assert clean.errors_bytes() == b"" and clean.bad_lines["output"] == batch.bad_lines["output"]
     folder = f"batches/{batch.batch_id}"
-    key = upload(s3, clean, folder, trace_doc=clean.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = clean.upload(s3, BUCKET, folder, trace_doc=clean.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     s3.delete_object(Bucket=BUCKET, Key=f"{folder}/errors.jsonl")
     summary = invoke(handler, s3_event((BUCKET, key)))
 
@@ -359,10 +300,10 @@ def test_a_batch_without_an_error_file(
 
 
 def test_missing_input_file_raises_missing_file_error_naming_it(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
     folder = f"batches/{batch.batch_id}"
-    key = upload(s3, batch, folder, with_input=False)
+    key = batch.upload(s3, BUCKET, folder, with_input=False)
     with pytest.raises(MissingFileError) as caught:
         invoke(handler, s3_event((BUCKET, key)))
     assert f"s3://{BUCKET}/{folder}/input.jsonl" in str(caught.value)
@@ -371,10 +312,10 @@ def test_missing_input_file_raises_missing_file_error_naming_it(
 
 
 def test_missing_input_named_in_a_payload_raises_missing_file_error_naming_it(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
     folder = f"{HOSTILE_PREFIX}/{batch.batch_id}"
-    key = upload(s3, batch, folder)
+    key = batch.upload(s3, BUCKET, folder)
     missing = f"{folder}/submitted input é.jsonl"
     with pytest.raises(MissingFileError) as caught:
         invoke(handler, {"bucket": BUCKET, "output_key": key, "input_key": missing, "trace_id": TRACE_ID})
@@ -385,9 +326,9 @@ def test_missing_input_named_in_a_payload_raises_missing_file_error_naming_it(
 def test_one_missing_input_does_not_stop_the_other_batches(
     handler: ModuleType, s3: Any, receiver: OtlpReceiver
 ) -> None:
-    broken, good = make_hostile_batch(n=40, seed=41), make_hostile_batch(n=40, seed=42)
-    key_broken = upload(s3, broken, f"batches/{broken.batch_id}", with_input=False)
-    key_good = upload(s3, good, f"batches/{good.batch_id}", trace_doc=good.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    broken, good = hostile_batch(n=40, seed=41), hostile_batch(n=40, seed=42)
+    key_broken = broken.upload(s3, BUCKET, f"batches/{broken.batch_id}", with_input=False)
+    key_good = good.upload(s3, BUCKET, f"batches/{good.batch_id}", trace_doc=good.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     with pytest.raises(MissingFileError, match=re.escape(f"s3://{BUCKET}/batches/{broken.batch_id}/input.jsonl")):
         invoke(handler, s3_event((BUCKET, key_broken), (BUCKET, key_good)))
     spans = delivered(receiver, len(good.fates) + 1)
@@ -395,20 +336,20 @@ def test_one_missing_input_does_not_stop_the_other_batches(
 
 
 def test_an_invalid_trace_id_in_a_payload_is_the_callers_error(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
-    key = upload(s3, batch, f"batches/{batch.batch_id}")
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}")
     with pytest.raises(InvalidTraceContextError, match="not-a-trace"):
         invoke(handler, {"bucket": BUCKET, "output_key": key, "trace_id": "not-a-trace"})
     assert receiver.attempts == 0
 
 
 def test_receiver_down_raises_delivery_error_before_the_deadline(
-    handler: ModuleType, s3: Any, batch: HostileBatch, monkeypatch: pytest.MonkeyPatch
+    handler: ModuleType, s3: Any, batch: Batch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://127.0.0.1:{unused_port()}/v1/traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
-    key = upload(s3, batch, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     started = time.monotonic()
     with pytest.raises(DeliveryError) as caught:
         invoke(handler, s3_event((BUCKET, key)), FakeLambdaContext(remaining_ms=17_000))  # 2 s to deliver
@@ -419,10 +360,10 @@ def test_receiver_down_raises_delivery_error_before_the_deadline(
 
 
 def test_receiver_rejecting_everything_raises_delivery_error(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
     receiver.set_faults(always_status=400)
-    key = upload(s3, batch, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = batch.upload(s3, BUCKET, f"batches/{batch.batch_id}", trace_doc=batch.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     with pytest.raises(DeliveryError) as caught:
         invoke(handler, s3_event((BUCKET, key)))
     assert caught.value.summary.spans_exported == 0
@@ -431,11 +372,12 @@ def test_receiver_rejecting_everything_raises_delivery_error(
 
 
 def test_partial_delivery_raises_after_delivering_what_it_could(
-    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: HostileBatch
+    handler: ModuleType, s3: Any, receiver: OtlpReceiver, batch: Batch
 ) -> None:
-    big, big_id = with_oversized_request(batch)
+    big_id = batch.plain_id(OK)  # its span alone is over the receiver's limit
+    big = batch.with_long_prompt(big_id, 40_000)
     receiver.set_faults(max_body_bytes=20_000)
-    key = upload(s3, big, f"batches/{big.batch_id}", trace_doc=big.trace_doc(TRACE_ID, PARENT_SPAN_ID))
+    key = big.upload(s3, BUCKET, f"batches/{big.batch_id}", trace_doc=big.trace_doc(TRACE_ID, PARENT_SPAN_ID))
     with pytest.raises(DeliveryError) as caught:
         invoke(handler, s3_event((BUCKET, key)))
     total = len(big.fates) + 1
@@ -450,7 +392,8 @@ def test_partial_delivery_raises_after_delivering_what_it_could(
 
 SAMPLE_BATCH_ID = "batch_68f2a1c9d0e84b7fa3c5e2d1"
 SAMPLE_TRACE = json.loads((SAMPLES / "trace.json").read_text())
-EVENT_FILES = sorted(p.name for p in EVENTS.glob("*.json"))
+# The Bedrock event names a Bedrock output, not the sample batch (tests/functional/test_handler_bedrock.py).
+EVENT_FILES = sorted(p.name for p in EVENTS.glob("*.json") if "bedrock" not in p.name)
 
 
 def readme_fates() -> dict[str, Fate]:

@@ -14,7 +14,7 @@ from batchtrace import DeliveryError, DeliveryPolicy, InvalidTraceContextError, 
 from opentelemetry.sdk.trace import TracerProvider
 
 from tests.functional.assertions import assert_batch_delivered, assert_summary, delivered
-from tests.functional.hostile_batch import HostileBatch, make_hostile_batch
+from tests.support.batches import Batch, hostile_batch
 from tests.support.otlp_receiver import OtlpReceiver, unused_port
 
 pytestmark = pytest.mark.timeout(30)
@@ -24,11 +24,11 @@ FAST_FAIL = DeliveryPolicy(max_attempts=2, backoff_base_s=0.05)
 
 
 @pytest.fixture(scope="module")
-def batch() -> HostileBatch:
-    return make_hostile_batch()
+def batch() -> Batch:
+    return hostile_batch()
 
 
-def test_inside_an_active_span_completions_nest_under_it(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_inside_an_active_span_completions_nest_under_it(receiver: OtlpReceiver, batch: Batch) -> None:
     tracer = TracerProvider().get_tracer("caller")
     with tracer.start_as_current_span("submit nightly batch") as caller:
         ctx = caller.get_span_context()
@@ -40,7 +40,7 @@ def test_inside_an_active_span_completions_nest_under_it(receiver: OtlpReceiver,
     assert_batch_delivered(spans, batch, trace_id=trace_id, parent_span_id=span_id, mode="active")
 
 
-def test_an_active_span_wins_over_a_trace_id(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_an_active_span_wins_over_a_trace_id(receiver: OtlpReceiver, batch: Batch) -> None:
     """The seed's priority: an active context first, a stored trace id second."""
     tracer = TracerProvider().get_tracer("caller")
     with tracer.start_as_current_span("caller") as caller:
@@ -52,9 +52,7 @@ def test_an_active_span_wins_over_a_trace_id(receiver: OtlpReceiver, batch: Host
     )
 
 
-def test_with_a_trace_id_completions_go_under_batch_results_in_that_trace(
-    receiver: OtlpReceiver, batch: HostileBatch
-) -> None:
+def test_with_a_trace_id_completions_go_under_batch_results_in_that_trace(receiver: OtlpReceiver, batch: Batch) -> None:
     summary = log_batch_results(batch.input_lines, batch.library_results(), trace_id=TRACE_ID)
 
     assert_summary(summary.as_dict(), batch, mode="explicit", trace_id=TRACE_ID)
@@ -62,7 +60,7 @@ def test_with_a_trace_id_completions_go_under_batch_results_in_that_trace(
     assert_batch_delivered(spans, batch, trace_id=TRACE_ID, parent_span_id=None, mode="explicit")
 
 
-def test_batch_id_and_batch_object_are_used(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_batch_id_and_batch_object_are_used(receiver: OtlpReceiver, batch: Batch) -> None:
     summary = log_batch_results(
         batch.input_lines, batch.library_results(), TRACE_ID, batch=batch.trace_doc(TRACE_ID)["batch"]
     )
@@ -73,7 +71,7 @@ def test_batch_id_and_batch_object_are_used(receiver: OtlpReceiver, batch: Hosti
     )
 
 
-def test_without_context_or_trace_id_a_new_trace(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_without_context_or_trace_id_a_new_trace(receiver: OtlpReceiver, batch: Batch) -> None:
     summary = log_batch_results(batch.input_lines, batch.library_results())
 
     assert summary.trace_id and summary.trace_id != TRACE_ID
@@ -83,7 +81,7 @@ def test_without_context_or_trace_id_a_new_trace(receiver: OtlpReceiver, batch: 
 
 
 @pytest.mark.parametrize("trace_id", [None, TRACE_ID], ids=["new-trace", "trace-id"])
-def test_a_rerun_sends_identical_span_ids(receiver: OtlpReceiver, batch: HostileBatch, trace_id: str | None) -> None:
+def test_a_rerun_sends_identical_span_ids(receiver: OtlpReceiver, batch: Batch, trace_id: str | None) -> None:
     first = log_batch_results(batch.input_lines, batch.library_results(), trace_id)
     spans = delivered(receiver, len(batch.fates) + 1)
     receiver.reset()
@@ -96,15 +94,13 @@ def test_a_rerun_sends_identical_span_ids(receiver: OtlpReceiver, batch: Hostile
     )
 
 
-def test_an_invalid_trace_id_is_refused_before_anything_is_sent(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_an_invalid_trace_id_is_refused_before_anything_is_sent(receiver: OtlpReceiver, batch: Batch) -> None:
     with pytest.raises(InvalidTraceContextError, match="trace id"):
         log_batch_results(batch.input_lines, batch.library_results(), trace_id="not-a-trace-id")
     assert receiver.attempts == 0
 
 
-def test_receiver_down_raises_delivery_error_with_the_counts(
-    monkeypatch: pytest.MonkeyPatch, batch: HostileBatch
-) -> None:
+def test_receiver_down_raises_delivery_error_with_the_counts(monkeypatch: pytest.MonkeyPatch, batch: Batch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://127.0.0.1:{unused_port()}/v1/traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
     started = time.monotonic()
@@ -117,7 +113,7 @@ def test_receiver_down_raises_delivery_error_with_the_counts(
     assert "\n" not in str(caught.value)
 
 
-def test_receiver_rejecting_everything_raises_delivery_error(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_receiver_rejecting_everything_raises_delivery_error(receiver: OtlpReceiver, batch: Batch) -> None:
     receiver.set_faults(always_status=400)
     with pytest.raises(DeliveryError) as caught:
         log_batch_results(batch.input_lines, batch.library_results(), delivery=FAST_FAIL)
@@ -126,7 +122,7 @@ def test_receiver_rejecting_everything_raises_delivery_error(receiver: OtlpRecei
     assert receiver.spans == []
 
 
-def test_forked_workers_send_the_same_spans_as_inline(receiver: OtlpReceiver, batch: HostileBatch) -> None:
+def test_forked_workers_send_the_same_spans_as_inline(receiver: OtlpReceiver, batch: Batch) -> None:
     """Small chunks over two forked workers: complete, linked and identical to the inline run."""
     policy = DeliveryPolicy(max_spans_per_request=17)
     inline = log_batch_results(batch.input_lines, batch.library_results(), TRACE_ID, delivery=policy, workers=0)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.generate import write_batch
 from tests.bench.process_stats import run_measured
+from tests.support.batches import large_batch
 from tests.support.otlp_receiver import OtlpReceiver
 
 BATCHTRACE = str(Path(sys.executable).with_name("batchtrace"))
@@ -30,12 +30,11 @@ def counting_receiver() -> Iterator[OtlpReceiver]:
 
 
 def _peak_memory_mb(rx: OtlpReceiver, batch_dir: Path, requests: int, workers: str) -> float:
-    batch = write_batch(batch_dir, requests, content_bytes=3400)
+    batch = large_batch(batch_dir, requests, content_bytes=3400)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BATCHTRACE_"))}
     env.update(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=rx.endpoint, BATCHTRACE_WORKERS=workers)
     before = rx.span_count
-    cmd = [BATCHTRACE, "replay", "--requests", str(batch.input), "--results", str(batch.output)]
-    cmd += ["--errors", str(batch.errors), "--batch-id", f"memory-{requests}"]
+    cmd = [BATCHTRACE, "replay", *batch.cli_args(), "--batch-id", f"memory-{requests}"]
     # Sampled every 2 ms: the 2,000-request run lasts a fraction of a second.
     run = run_measured(cmd, env, timeout_s=240, interval_s=0.002)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -1,17 +1,17 @@
 """The batch lifecycle state machine: its definition file, its graph, and simulated runs.
 
-``statemachine/batch_lifecycle.asl.json`` is loaded the way CloudFormation loads it: the
-``${...}`` placeholders are replaced with the template's ``DefinitionSubstitutions`` (dummy
-ARNs here). Then:
+``statemachine/batch_lifecycle.asl.json`` is loaded the way CloudFormation loads it (the
+``${...}`` placeholders replaced with the template's ``DefinitionSubstitutions``, dummy ARNs
+here). Then:
 
 * it is linted as an inline ``AWS::StepFunctions::StateMachine`` by cfn-lint (``sam validate
   --lint`` does not read a ``DefinitionUri`` file);
 * its graph is walked: every target exists, every state is reachable, every path ends;
-* :class:`AslInterpreter` (``test_state_machine_interpreter.py``, a small interpreter of the
-  JSONPath flavour of the Amazon States Language) runs it with tasks mocked by resource, so
-  each OpenAI batch status ends where it should.
+* the walker (``tests/support/sfn_walker.py``) runs it with tasks mocked by resource, so each
+  OpenAI batch status ends where it should and every error a task raises is retried or caught
+  as it should be.
 
-``tests/functional/test_state_machine_contract.py`` runs the same interpreter with the real
+``tests/functional/test_state_machine_contract.py`` runs the same walker with the real
 functions behind the tasks.
 """
 
@@ -19,89 +19,44 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+import batchtrace
 import pytest
-from cfnlint.decode import cfn_yaml
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from batchtrace.errors import OpenAIUnavailableError
 
-from tests.functional.test_state_machine_interpreter import (
+from tests.support.batches import batch_object
+from tests.support.sfn_walker import (
+    DUMMY_SUBSTITUTIONS,
+    FETCH_ARN,
     HTTP_INVOKE,
     LAMBDA_INVOKE,
+    LOG_ARN,
     PAYLOAD_LIMIT,
     AslInterpreter,
     Execution,
+    StatesError,
     canned_http,
+    definition_text,
     lambda_task,
+    load_definition,
+    placeholders,
+    state_machine_properties,
+    template,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
-STATE_MACHINE = "BatchLifecycleStateMachine"
-
-FETCH_ARN = "arn:aws:lambda:us-east-1:123456789012:function:stack-FetchBatchFilesFunction"
-LOG_ARN = "arn:aws:lambda:us-east-1:123456789012:function:stack-LogBatchResultsFunction"
-DUMMY_SUBSTITUTIONS = {
-    "OpenAIBaseUrl": "https://api.openai.com/v1",
-    "OpenAIConnectionArn": "arn:aws:events:us-east-1:123456789012:connection/openai/0f1e2d3c-4b5a-6978-8796",
-    "FetchBatchFilesFunctionArn": FETCH_ARN,
-    "LogBatchResultsFunctionArn": LOG_ARN,
-    "BatchesBucketName": "batchtrace-demo",
-    "BatchPrefix": "batches/",
-    "PollIntervalSeconds": "300",
-}
 #: Standard workflows keep at most this many execution history events.
 HISTORY_LIMIT = 25_000
 BATCH_ID = "batch_68f2a1c9d0e84b7fa3c5e2d1"
 NON_TERMINAL = ("validating", "in_progress", "finalizing", "cancelling")
 
 
-# =========================================================================== loading
-
-
-@cache
-def template() -> dict[str, Any]:
-    return cfn_yaml.loads(TEMPLATE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def state_machine_properties() -> dict[str, Any]:
-    resource = template()["Resources"][STATE_MACHINE]
-    assert resource["Type"] == "AWS::Serverless::StateMachine"
-    return resource["Properties"]  # type: ignore[no-any-return]
-
-
-def definition_path() -> Path:
-    return ROOT / state_machine_properties()["DefinitionUri"]
-
-
-def definition_text() -> str:
-    return definition_path().read_text(encoding="utf-8")
-
-
-def placeholders(text: str) -> set[str]:
-    return set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
-
-
-def load_definition(substitutions: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The definition as Step Functions gets it: placeholders replaced, then parsed."""
-    values = {**DUMMY_SUBSTITUTIONS, **(substitutions or {})}
-    text = definition_text()
-    missing = placeholders(text) - set(values)
-    assert not missing, f"no substitution for {sorted(missing)}"
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    return json.loads(text)  # type: ignore[no-any-return]
-
-
 # =========================================================================== fixtures
 
 
 def batch(status: str, **fields: Any) -> dict[str, Any]:
-    from tests.support.fake_openai import batch_object
-
     return batch_object(BATCH_ID, status, **fields)
 
 
@@ -168,9 +123,7 @@ def named_error(name: str, message: str = "boom") -> Exception:
 
 def test_definition_file_is_wired_with_substitutions() -> None:
     props = state_machine_properties()
-    assert props["DefinitionUri"] == "statemachine/batch_lifecycle.asl.json"
-    assert definition_path().is_file()
-    assert "Definition" not in props
+    assert "Definition" not in props, "one definition: the file"
     substitutions = props["DefinitionSubstitutions"]
     assert placeholders(definition_text()) == set(substitutions), "placeholders and substitutions differ"
     assert set(substitutions) == set(DUMMY_SUBSTITUTIONS)
@@ -310,65 +263,6 @@ def test_batch_status_choice_covers_every_openai_status() -> None:
     assert states[choice["Default"]]["Type"] == "Fail"
 
 
-def test_http_task_polls_the_batch_through_the_connection() -> None:
-    task = load_definition()["States"]["GetBatch"]
-    assert task["Resource"] == HTTP_INVOKE
-    params = task["Parameters"]
-    assert params["Method"] == "GET"
-    assert params["Authentication"] == {"ConnectionArn": DUMMY_SUBSTITUTIONS["OpenAIConnectionArn"]}
-    assert params["ApiEndpoint.$"] == "States.Format('https://api.openai.com/v1/batches/{}', $.batch_id)"
-    assert "Headers" not in params, "the Authorization header comes from the connection only"
-    retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
-    expected = {"States.Http.Socket"} | {f"States.Http.StatusCode.{c}" for c in (429, 500, 502, 503, 504)}
-    assert expected <= retried
-    assert not retried & {"States.Http.StatusCode.401", "States.Http.StatusCode.404", "States.ALL"}
-    assert [c["Next"] for c in task["Catch"]] == ["BatchStatusUnavailable"]
-
-
-def test_log_task_retries_and_catches_the_functions_typed_errors() -> None:
-    import batchtrace
-
-    states = load_definition()["States"]
-    task = states["LogBatchResults"]
-    assert task["Resource"] == LAMBDA_INVOKE
-    assert task["Parameters"] == {"FunctionName": LOG_ARN, "Payload.$": "$.fetched.payload"}
-    retried = {e: r for r in task["Retry"] for e in r["ErrorEquals"]}
-    assert {"DeliveryError", "Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= set(retried)
-    assert 2 <= retried["DeliveryError"]["MaxAttempts"] <= 5 and retried["DeliveryError"]["BackoffRate"] > 1
-    assert "IdempotencyAlreadyInProgressError" in retried
-    for never in ("MissingFileError", "InvalidTraceContextError", "InputError", "States.ALL"):
-        assert never not in retried, f"{never} cannot succeed on a retry"
-    caught = {e: c["Next"] for c in task["Catch"] for e in c["ErrorEquals"]}
-    for name in ("DeliveryError", "MissingFileError", "InvalidTraceContextError"):
-        assert caught[name] == "TracesNotDelivered"
-        assert states["TracesNotDelivered"]["Type"] == "Fail"
-    assert caught["States.ALL"] != "TracesNotDelivered"
-    # Every name is a real error class, so a rename in the code cannot silently break Retry/Catch.
-    from aws_lambda_powertools.utilities.idempotency import exceptions as idempotency_errors
-
-    real = {n for n in dir(batchtrace) if isinstance(getattr(batchtrace, n), type)}
-    real |= {n for n in dir(idempotency_errors) if n.endswith("Error")}
-    for name in set(retried) | set(caught):
-        if not name.startswith(("Lambda.", "States.")):
-            assert name in real, f"{name} is not an error the function raises"
-
-
-def test_fetch_task_retries_only_its_transient_error() -> None:
-    from batchtrace import errors
-
-    task = load_definition()["States"]["FetchBatchFiles"]
-    assert task["Parameters"] == {"FunctionName": FETCH_ARN, "Payload.$": "$"}
-    retried = {e for r in task["Retry"] for e in r["ErrorEquals"] if not e.startswith("Lambda.")}
-    assert retried == {"OpenAIFileError"}
-    # The names Step Functions matches are the core's error classes: the retried one is the
-    # transient kind, the others are input errors a retry cannot fix.
-    assert issubclass(errors.OpenAIFileError, errors.OpenAIUnavailableError)
-    assert not issubclass(errors.OpenAIFileError, errors.InputError)
-    for name in ("OpenAIFileNotFoundError", "OpenAIAuthError", "InvalidBatchPayloadError", "FetchConfigurationError"):
-        assert issubclass(getattr(errors, name), errors.InputError), name
-    assert [c["Next"] for c in task["Catch"]] == ["BatchFilesNotCopied"]
-
-
 def test_lambda_tasks_have_timeouts_beyond_the_functions() -> None:
     states = load_definition()["States"]
     functions = template()["Resources"]
@@ -505,6 +399,13 @@ def test_transient_poll_errors_are_retried() -> None:
     assert len(calls) == 3
 
 
+@pytest.mark.parametrize("failure", [429, 500, 502, 503, 504, "States.Http.Socket"])
+def test_each_transient_poll_error_is_retried(failure: int | str) -> None:
+    run, calls = simulate(failure, COMPLETED)
+    assert run.status == "SUCCEEDED", (run.end_state, run.error)
+    assert len(calls) == 2
+
+
 @pytest.mark.parametrize("status", [401, 404])
 def test_unknown_batch_or_bad_key_fails_without_retrying(status: int) -> None:
     run, calls = simulate(status)
@@ -519,6 +420,45 @@ def test_poll_retries_give_up_eventually() -> None:
     assert run.end_state == "BatchStatusUnavailable"
     max_attempts = load_definition()["States"]["GetBatch"]["Retry"][0]["MaxAttempts"]
     assert len(calls) == max_attempts + 1
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _fetch_errors() -> dict[str, type[Exception]]:
+    """The fetch function's typed errors (what Lambda reports as errorType), by name: the core's
+    errors that copying a batch's files raises (``batchtrace.sources.openai_files``), with their subclasses."""
+    from batchtrace.sources import openai_files
+
+    base = batchtrace.BatchtraceError
+    roots = {cls for cls in vars(openai_files).values() if isinstance(cls, type) and issubclass(cls, base)} - {base}
+    return {cls.__name__: cls for root in roots for cls in (root, *_subclasses(root))}
+
+
+@pytest.fixture(scope="module")
+def fetch_errors() -> dict[str, type[Exception]]:
+    return _fetch_errors()
+
+
+def test_only_the_transient_download_error_is_retried(fetch_errors: dict[str, type[Exception]]) -> None:
+    """A rename of the transient error in the code, or of its name in the definition, fails here."""
+    assert "OpenAIFileError" in fetch_errors
+    assert {"OpenAIFileNotFoundError", "OpenAIAuthError", "InvalidBatchPayloadError", "FetchConfigurationError"} <= set(
+        fetch_errors
+    )
+    for name, cls in fetch_errors.items():
+        fetch = Flaky([named_error(name)], fake_fetch)
+        run, _ = simulate(COMPLETED, fetch=fetch)
+        if name == "OpenAIFileError":
+            assert run.status == "SUCCEEDED" and fetch.calls == 2, name
+            # Retried: the transient kind, which the CLI too reports as "run it again" (exit 1).
+            assert issubclass(cls, OpenAIUnavailableError) and not issubclass(cls, batchtrace.InputError)
+        else:
+            assert run.end_state == "BatchFilesNotCopied" and fetch.calls == 1, name
+            assert name in (run.cause or ""), "the function's error is in the cause"
 
 
 def test_missing_openai_file_fails_the_copy() -> None:
@@ -560,17 +500,35 @@ def test_delivery_errors_are_retried_then_reported() -> None:
     assert failing.calls == retrier["MaxAttempts"] + 1
 
 
-@pytest.mark.parametrize("error", ["MissingFileError", "InvalidTraceContextError", "InputError"])
-def test_unusable_batches_are_not_retried(error: str) -> None:
-    log = Flaky([named_error(error)], fake_log)
+def test_every_typed_error_of_the_log_function_ends_in_traces_not_delivered() -> None:
+    """Each error batchtrace raises is caught by name (a rename in the code cannot fall through to States.ALL).
+
+    All but the fetch function's own (copying from OpenAI), which the log function never raises;
+    ``ConfigurationError`` is both's (a bad ``BATCHTRACE_*_NAME``).
+    """
+    raised = sorted({cls.__name__ for cls in _subclasses(batchtrace.BatchtraceError)} - set(_fetch_errors()))
+    assert {"DeliveryError", "MissingFileError", "InvalidTraceContextError", "InputError"} <= set(raised)
+    assert "ConfigurationError" in raised
+    for name in raised:
+        run, _ = simulate(COMPLETED, log=Flaky([named_error(name)] * 10, fake_log))
+        assert run.end_state == "TracesNotDelivered", name
+        assert name in (run.cause or ""), name
+
+
+@pytest.mark.parametrize(
+    "error", [batchtrace.MissingFileError, batchtrace.InvalidTraceContextError, batchtrace.InputError]
+)
+def test_unusable_batches_are_not_retried(error: type[Exception]) -> None:
+    error_name = error.__name__
+    log = Flaky([named_error(error_name)], fake_log)
     run, _ = simulate(COMPLETED, log=log)
     assert run.end_state == "TracesNotDelivered"
-    assert error in (run.cause or "")
+    assert error_name in (run.cause or "")
     assert log.calls == 1
 
 
 def test_concurrent_s3_triggered_run_is_waited_for() -> None:
-    log = Flaky([named_error("IdempotencyAlreadyInProgressError")] * 2, fake_log)
+    log = Flaky([named_error(IdempotencyAlreadyInProgressError.__name__)] * 2, fake_log)
     run, _ = simulate(COMPLETED, log=log)
     assert run.status == "SUCCEEDED"
     assert log.calls == 3
@@ -579,6 +537,15 @@ def test_concurrent_s3_triggered_run_is_waited_for() -> None:
 def test_unexpected_function_errors_have_their_own_failure() -> None:
     run, _ = simulate(COMPLETED, log=Flaky([named_error("KeyError")], fake_log))
     assert run.end_state == "LogBatchResultsFailed"
+
+
+@pytest.mark.parametrize("task", ["fetch", "log"])
+def test_lambda_service_errors_are_retried(task: str) -> None:
+    """Throttling or a service hiccup on the invocation is retried, for both functions."""
+    error = StatesError("Lambda.TooManyRequestsException", "Rate exceeded")
+    flaky = Flaky([error, error], fake_fetch if task == "fetch" else fake_log)
+    run, _ = simulate(COMPLETED, **{task: flaky})
+    assert run.status == "SUCCEEDED" and flaky.calls == 3
 
 
 def test_polling_hits_the_execution_timeout_before_the_history_limit() -> None:

@@ -27,16 +27,15 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-__all__ = ["FakeOpenAI", "RecordedRequest", "batch_object"]
+from tests.support.http_server import LoopbackHandler, LoopbackServer
+
+__all__ = ["FakeOpenAI", "RecordedRequest"]
 
 _CHUNK = 256 * 1024
 
@@ -58,77 +57,18 @@ class _Fault:
     remaining: int | None  # None: forever
 
 
-def batch_object(
-    batch_id: str,
-    status: str,
-    *,
-    output_file_id: str | None = None,
-    error_file_id: str | None = None,
-    total: int = 0,
-    completed: int = 0,
-    failed: int = 0,
-    errors: Any = None,
-    created_at: int = 1_773_100_000,
-) -> dict[str, Any]:
-    """An OpenAI batch object with every field the API returns (nullable ones as ``None``)."""
-    done = status in ("completed", "expired", "failed", "cancelled")
-    return {
-        "id": batch_id,
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": errors,
-        "input_file_id": "file-input",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": output_file_id,
-        "error_file_id": error_file_id,
-        "created_at": created_at,
-        "in_progress_at": created_at + 60 if status != "validating" else None,
-        "expires_at": created_at + 86_400,
-        "finalizing_at": created_at + 3_000 if done and status != "failed" else None,
-        "completed_at": created_at + 3_100 if status == "completed" else None,
-        "failed_at": created_at + 30 if status == "failed" else None,
-        "expired_at": created_at + 86_500 if status == "expired" else None,
-        "cancelling_at": created_at + 500 if status in ("cancelling", "cancelled") else None,
-        "cancelled_at": created_at + 600 if status == "cancelled" else None,
-        "request_counts": {"total": total, "completed": completed, "failed": failed},
-        "metadata": {"submitted_by": "batchtrace-tests"},
-    }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests make many requests."""
-
+class _Handler(LoopbackHandler["FakeOpenAI"]):
     def do_GET(self) -> None:
-        self.server.fake._handle(self)
-
-    def reply_json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.owner._handle(self)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeOpenAI
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-body is expected here; keep stderr quiet."""
-
-
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """The fake API; a context manager that serves in a daemon thread."""
 
+    handler = _Handler
+
     def __init__(self, api_key: str) -> None:
+        super().__init__()
         self.api_key = api_key
         self.on_request: Callable[[str], None] | None = None
         self._files: dict[str, bytes | Path] = {}
@@ -136,44 +76,11 @@ class FakeOpenAI:
         self._faults: dict[str, _Fault] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeOpenAI:
-        if self._server is None:
-            server = _Server(("127.0.0.1", 0), _Handler)
-            server.fake = self
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/v1``: the value for ``OPENAI_BASE_URL`` (the SDK's meaning: with ``/v1``)."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"{super().base_url}/v1"
 
     # ------------------------------------------------------------------ scripting
 
@@ -238,7 +145,7 @@ class FakeOpenAI:
             self._record(handler, False, 401)
             supplied = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
             masked = f"{supplied[:3]}***{supplied[-4:]}" if len(supplied) > 8 else "***"
-            handler.reply_json(
+            handler.send_json(
                 401,
                 {
                     "error": {
@@ -253,7 +160,7 @@ class FakeOpenAI:
         fault = self._take_fault(path)
         if fault is not None and fault.status is not None:
             self._record(handler, True, fault.status)
-            handler.reply_json(
+            handler.send_json(
                 fault.status,
                 {"error": {"message": f"injected failure {fault.status}", "type": "server_error", "code": None}},
             )
@@ -265,9 +172,7 @@ class FakeOpenAI:
             self._serve_file(handler, parts[2], truncate=fault is not None)
         else:
             self._record(handler, True, 404)
-            handler.reply_json(
-                404, {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error"}}
-            )
+            handler.send_json(404, {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error"}})
 
     def _serve_batch(self, handler: _Handler, batch_id: str) -> None:
         with self._lock:
@@ -275,19 +180,19 @@ class FakeOpenAI:
             obj = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else None
         if obj is None:
             self._record(handler, True, 404)
-            handler.reply_json(
+            handler.send_json(
                 404, {"error": {"message": f"No batch found with id '{batch_id}'.", "type": "invalid_request_error"}}
             )
             return
         self._record(handler, True, 200)
-        handler.reply_json(200, obj)
+        handler.send_json(200, obj)
 
     def _serve_file(self, handler: _Handler, file_id: str, *, truncate: bool) -> None:
         with self._lock:
             content = self._files.get(file_id)
         if content is None:
             self._record(handler, True, 404)
-            handler.reply_json(
+            handler.send_json(
                 404,
                 {
                     "error": {

@@ -32,16 +32,14 @@ import json
 import re
 import secrets
 import subprocess
-import sys
 import threading
 import time
-import traceback
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar
+
+from tests.support.http_server import LoopbackHandler, LoopbackServer
 
 __all__ = ["INVALID_RESPONSE_JSON", "InvocationResult", "LambdaRuntimeApi"]
 
@@ -98,96 +96,54 @@ class _Pending:
     body: bytes
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"  # the runtime client keeps its connection alive
-    timeout = 120  # an idle keep-alive connection eventually releases its thread
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: failures are recorded on the API object and reported by the tests."""
+class _Handler(LoopbackHandler["LambdaRuntimeApi"]):
+    timeout = 120  # the runtime client keeps its connection alive; an idle one eventually lets go
 
     def do_GET(self) -> None:
-        api = self.server.api
+        api = self.owner
         if self.path.split("?", 1)[0] != f"{_PREFIX}/invocation/next":
             api._protocol_error(f"GET {self.path}: unknown endpoint")
-            self._send_json(404, {"errorType": "NotFound", "errorMessage": f"unknown path {self.path}"})
+            self.send_json(404, {"errorType": "NotFound", "errorMessage": f"unknown path {self.path}"})
             return
         pending = api._next_pending()
         if pending is None:
             # Stopping, or nothing to do for max_poll_s: the real API would keep waiting; a test
             # harness must not. The runtime client treats this as fatal and exits.
-            self._send_json(503, {"errorType": "Harness.NoInvocation", "errorMessage": "no invocation queued"})
+            self.send_json(503, {"errorType": "Harness.NoInvocation", "errorMessage": "no invocation queued"})
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(pending.body)))
-        self.send_header("Lambda-Runtime-Aws-Request-Id", pending.request_id)
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000 + api.function_timeout_s * 1000)))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", api.function_arn)
-        self.send_header("Lambda-Runtime-Trace-Id", _trace_header())
-        self.end_headers()
-        self.wfile.write(pending.body)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": pending.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000 + api.function_timeout_s * 1000)),
+            "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
+            "Lambda-Runtime-Trace-Id": _trace_header(),
+        }
+        self.send_body(200, pending.body, headers=headers)
 
     def do_POST(self) -> None:
-        api = self.server.api
-        body = self._read_body()
+        api = self.owner
+        body = self.read_body()
         path = self.path.split("?", 1)[0]
         header_type = self.headers.get(_ERROR_TYPE_HEADER)
         if path == f"{_PREFIX}/init/error":
             api._record_init_error(body, header_type)
-            self._send_json(202, {"status": "OK"})
+            self.send_json(202, {"status": "OK"})
             return
         match = _INVOCATION_PATH.match(path)
         if match is None:
             api._protocol_error(f"POST {self.path}: unknown endpoint")
-            self._send_json(404, {"errorType": "NotFound", "errorMessage": f"unknown path {self.path}"})
+            self.send_json(404, {"errorType": "NotFound", "errorMessage": f"unknown path {self.path}"})
             return
         status, answer = api._record_outcome(match["id"], match["kind"], body, header_type)
-        self._send_json(status, answer)
+        self.send_json(status, answer)
 
     do_PUT = do_DELETE = do_PATCH = do_POST
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline(65537).split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _send_json(self, status: int, document: dict[str, Any]) -> None:
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    api: LambdaRuntimeApi
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A runtime that is stopped mid-connection is normal; anything else is recorded."""
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            return
-        self.api._protocol_error(f"server error: {traceback.format_exc()}")
 
 
 def _trace_header() -> str:
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
 
 
-class LambdaRuntimeApi:
+class LambdaRuntimeApi(LoopbackServer):
     """The Runtime API on an ephemeral 127.0.0.1 port; a context manager.
 
     ``address`` is the value for ``AWS_LAMBDA_RUNTIME_API``. Give the runtime process to
@@ -196,6 +152,8 @@ class LambdaRuntimeApi:
     request id, a second answer, an unknown path) is listed in :attr:`protocol_errors`.
     """
 
+    handler = _Handler
+    poll_interval_s: ClassVar[float] = 0.1
     DEFAULT_ARN: ClassVar[str] = "arn:aws:lambda:us-east-1:123456789012:function:LogBatchResultsFunction"
 
     def __init__(
@@ -206,10 +164,10 @@ class LambdaRuntimeApi:
         max_poll_s: float = 600.0,
         lifetime_s: float = 1800.0,
     ) -> None:
+        super().__init__(lifetime_s=lifetime_s)
         self.function_arn = function_arn
         self.function_timeout_s = function_timeout_s
         self.max_poll_s = max_poll_s
-        self.lifetime_s = lifetime_s
         self._cond = threading.Condition()
         self._queue: deque[_Pending] = deque()
         self._in_flight: set[str] = set()
@@ -217,59 +175,17 @@ class LambdaRuntimeApi:
         self._init_error: InvocationResult | None = None
         self._protocol_errors: list[str] = []
         self._served = 0
-        self._stopping = False
         self._process: subprocess.Popen[Any] | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._watchdog: threading.Timer | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> LambdaRuntimeApi:
-        """Start serving (idempotent); returns self."""
-        if self._server is None:
-            server = _Server(("127.0.0.1", 0), _Handler)
-            server.api = self
-            self._stopping = False
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="lambda-runtime-api", daemon=True
-            )
-            self._thread.start()
-            self._watchdog = threading.Timer(self.lifetime_s, self.stop)
-            self._watchdog.daemon = True
-            self._watchdog.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (idempotent, bounded); waiting long-polls are released."""
+    def before_stop(self) -> None:
+        """Release waiting long polls: ``next`` answers at once while the server stops."""
         with self._cond:
-            self._stopping = True
             self._cond.notify_all()
-            server, self._server = self._server, None
-        if self._watchdog is not None and self._watchdog is not threading.current_thread():
-            self._watchdog.cancel()
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
 
-    def __enter__(self) -> LambdaRuntimeApi:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def address(self) -> str:
-        """``127.0.0.1:<port>``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
-        if self._server is None:
-            raise RuntimeError("LambdaRuntimeApi is not started; use it as a context manager or call start()")
-        return f"127.0.0.1:{self._server.server_address[1]}"
+    def on_handler_error(self, error: BaseException | None, text: str) -> None:
+        """A runtime that is stopped mid-connection is normal; anything else is recorded."""
+        if not isinstance(error, ConnectionError | TimeoutError):
+            self._protocol_error(f"server error: {text}")
 
     def watch(self, process: subprocess.Popen[Any] | None) -> None:
         """The runtime process whose death ends waiting invocations (None: stop watching)."""
@@ -289,7 +205,7 @@ class LambdaRuntimeApi:
         request_id = str(uuid.uuid4())
         deadline = time.monotonic() + timeout
         with self._cond:
-            if self._server is None:
+            if not self.running:
                 raise RuntimeError("LambdaRuntimeApi is not running")
             pending = _Pending(request_id, body)
             self._queue.append(pending)
@@ -371,10 +287,10 @@ class LambdaRuntimeApi:
         with self._cond:
             while not self._queue:
                 remaining = deadline - time.monotonic()
-                if self._stopping or remaining <= 0:
+                if self.stopping or remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            if self._stopping:
+            if self.stopping:
                 return None
             pending = self._queue.popleft()
             self._in_flight.add(pending.request_id)

@@ -16,17 +16,13 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import socket
-import struct
 import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar
 
 from google.protobuf.message import DecodeError
@@ -41,6 +37,8 @@ try:  # OTLP says error responses SHOULD carry a google.rpc.Status; nice to have
     from google.rpc.status_pb2 import Status as _RpcStatus
 except ImportError:  # pragma: no cover - googleapis-common-protos ships with the OTLP exporter
     _RpcStatus = None
+
+from tests.support.http_server import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "DROPPED",
@@ -298,82 +296,24 @@ def unused_port() -> int:
         return int(s.getsockname()[1])
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Request handler; all state lives on the receiver so the handler stays stateless."""
-
-    server: _Server
-    protocol_version = "HTTP/1.1"  # keep-alive, so benchmarks measure the exporter, not TCP setup
-    timeout = 30  # idle keep-alive connections give up eventually instead of pinning a thread
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.receiver._track_connection(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.receiver._track_connection(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging: tests with thousands of requests must not spam stderr."""
+class _Handler(LoopbackHandler["OtlpReceiver"]):
+    """Every method goes to the receiver's :meth:`~OtlpReceiver._handle`, which answers or refuses."""
 
     def do_POST(self) -> None:
-        self.server.receiver._handle(self)
+        self.owner._handle(self)
 
     def _method_not_allowed(self) -> None:
-        self.server.receiver._handle(self, method_allowed=False)
+        self.owner._handle(self, method_allowed=False)
 
     do_GET = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
-
-    def read_body(self) -> bytes:
-        """Read the request body, honouring Content-Length or chunked transfer encoding."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)  # CRLF after each chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
 
     def send_reply(
         self, status: int, body: bytes, extra_headers: dict[str, str] | None = None, content_type: str = _PROTOBUF
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (extra_headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
-    def reset_connection(self) -> None:
-        """Close with SO_LINGER 0 so the client sees a TCP RST (a "connection reset by peer")."""
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
+        self.send_body(status, body, content_type, extra_headers)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    receiver: OtlpReceiver
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Keep stderr quiet (clients hanging up is normal here) but remember what happened."""
-        import traceback
-
-        self.receiver._record_error(traceback.format_exc(limit=3))
-
-
-class OtlpReceiver:
+class OtlpReceiver(LoopbackServer):
     """OTLP/HTTP trace receiver on 127.0.0.1, run in a daemon thread; use as a context manager.
 
     Only spans from requests answered 2xx land in :attr:`spans`, so a test can assert that exactly
@@ -381,7 +321,8 @@ class OtlpReceiver:
     :attr:`requests`, so a test can count attempts. All accessors return copies under a lock.
     """
 
-    SHUTDOWN_TIMEOUT_S: ClassVar[float] = 5.0
+    handler = _Handler
+    SHUTDOWN_TIMEOUT_S: ClassVar[float] = LoopbackServer.stop_timeout_s
 
     def __init__(
         self,
@@ -397,7 +338,7 @@ class OtlpReceiver:
         always_status: int | None = None,
         drop_connection_first: int = 0,
     ) -> None:
-        self._requested_port = port
+        super().__init__(port)
         self.count_only = count_only
         self.max_requests = max_requests
         self._faults = Faults(
@@ -417,74 +358,10 @@ class OtlpReceiver:
         self._span_count = 0
         self._attempts = 0
         self._errors: list[str] = []
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> OtlpReceiver:
-        """Bind and start serving in a daemon thread; returns self for chaining."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self._requested_port), _Handler)
-        server.receiver = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"otlp-receiver-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Stop serving and close open connections; returns within ``timeout`` seconds.
-
-        Idempotent. Open keep-alive connections are shut down too, otherwise their handler
-        threads would keep answering after the receiver "stopped".
-        """
-        server = self._server
-        if server is None or self._stopping.is_set():
-            return
-        self._stopping.set()
-        limit = self.SHUTDOWN_TIMEOUT_S if timeout is None else timeout
-        stopper = threading.Thread(target=server.shutdown, name="otlp-receiver-stop", daemon=True)
-        stopper.start()
-        stopper.join(limit)
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(limit)
-
-    stop = shutdown
-
-    def __enter__(self) -> OtlpReceiver:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.shutdown()
-
-    # ------------------------------------------------------------------ addresses
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("OtlpReceiver is not started; use it as a context manager or call start()")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: what ``OTEL_EXPORTER_OTLP_ENDPOINT`` takes."""
-        return f"http://127.0.0.1:{self.port}"
+        """:meth:`stop` under the name the receiver has always had."""
+        self.stop(timeout)
 
     @property
     def endpoint(self) -> str:
@@ -600,12 +477,9 @@ class OtlpReceiver:
 
     # ------------------------------------------------------------------ internals
 
-    def _track_connection(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
+    def on_handler_error(self, error: BaseException | None, text: str) -> None:
+        """Clients hanging up is normal here: remember it (for debugging), never print it."""
+        self._record_error(text)
 
     def _record_error(self, text: str) -> None:
         with self._lock:
@@ -666,89 +540,78 @@ class OtlpReceiver:
                 # Hard cap against runaway loops. Later requests on open keep-alive connections are
                 # refused by closing them; stopping runs in another thread as shutdown() blocks.
                 handler.close_connection = True
-                if not self._stopping.is_set():
+                if not self.stopping:
                     threading.Thread(target=self.shutdown, name="otlp-receiver-cap", daemon=True).start()
 
     def _answer(self, handler: _Handler, index: int, faults: Faults, method_allowed: bool) -> None:
         """Faults first, then the checks a real collector makes, then decode and record."""
         body = handler.read_body()
-        body_size = len(body)
-
-        if index < faults.drop_connection_first:
-            self._record(handler, body_size=body_size, decoded_size=0, status=DROPPED)
-            handler.reset_connection()
+        ok_status = self._inject_faults(handler, index, faults, method_allowed, len(body))
+        if ok_status is None:
             return
-        if faults.delay_s > 0:
-            time.sleep(faults.delay_s)
-
         path = handler.path.split("?", 1)[0].rstrip("/")
-        if not method_allowed:
-            self._reply_error(handler, 405, "only POST is supported", body_size)
-            return
-        ok_status = 200
-        if faults.always_status is not None:
-            if 200 <= faults.always_status < 300:
-                ok_status = faults.always_status  # e.g. 202: still decode and record the spans
-            else:
-                self._reply_error(handler, faults.always_status, "injected failure", body_size, faults.retry_after)
-                return
-        if index < faults.fail_first:
-            self._reply_error(handler, faults.fail_status, "injected failure", body_size, faults.retry_after)
-            return
         if not path.endswith(_ACCEPTED_SUFFIXES):
-            self._reply_error(handler, 404, f"no OTLP trace endpoint at {path}", body_size)
+            self._reply_error(handler, 404, f"no OTLP trace endpoint at {path}", len(body))
             return
         content_type = handler.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if self.count_only and content_type == "application/json":
             # OTLP/JSON (what some SDKs, like the seed's, post): count span objects by their key.
             data = _decompress(body, handler.headers.get("Content-Encoding", ""))
-            self._record(
-                handler,
-                body_size=body_size,
-                decoded_size=len(data),
-                status=ok_status,
-                span_count=data.count(b'"spanId"'),
-            )
+            span_count = data.count(b'"spanId"')
+            self._record(handler, body_size=len(body), decoded_size=len(data), status=ok_status, span_count=span_count)
             handler.send_reply(ok_status, b"{}", content_type="application/json")
             return
         if content_type != _PROTOBUF:
-            self._reply_error(handler, 415, f"unsupported Content-Type {content_type!r}", body_size)
+            self._reply_error(handler, 415, f"unsupported Content-Type {content_type!r}", len(body))
             return
         try:
             data = _decompress(body, handler.headers.get("Content-Encoding", ""))
         except (OSError, EOFError, zlib.error, ValueError) as exc:
-            self._reply_error(handler, 400, f"cannot decompress body: {exc}", body_size)
+            self._reply_error(handler, 400, f"cannot decompress body: {exc}", len(body))
             return
         if faults.max_body_bytes is not None and len(data) > faults.max_body_bytes:
-            self._reply_error(
-                handler, 413, f"body {len(data)} > {faults.max_body_bytes} bytes", body_size, None, len(data)
-            )
+            message = f"body {len(data)} > {faults.max_body_bytes} bytes"
+            self._reply_error(handler, 413, message, len(body), None, len(data))
             return
-        if self.count_only:
-            try:
-                n = count_spans_wire(data)
-            except ValueError as exc:
-                self._reply_error(handler, 400, f"invalid ExportTraceServiceRequest: {exc}", body_size, None, len(data))
-                return
-            self._record(handler, body_size=body_size, decoded_size=len(data), status=ok_status, span_count=n)
-            handler.send_reply(ok_status, _EMPTY_RESPONSE)
-            return
-        try:
-            request = ExportTraceServiceRequest.FromString(data)
-        except DecodeError as exc:
-            message = f"invalid ExportTraceServiceRequest: {exc}"
-            self._reply_error(handler, 400, message, body_size, None, len(data))
-            return
+        self._accept(handler, len(body), data, ok_status)
 
+    def _inject_faults(
+        self, handler: _Handler, index: int, faults: Faults, method_allowed: bool, body_size: int
+    ) -> int | None:
+        """Apply the armed faults: the status a success gets, or None when the request was answered here."""
+        if index < faults.drop_connection_first:
+            self._record(handler, body_size=body_size, decoded_size=0, status=DROPPED)
+            handler.reset_connection()
+            return None
+        if faults.delay_s > 0:
+            time.sleep(faults.delay_s)
+        if not method_allowed:
+            self._reply_error(handler, 405, "only POST is supported", body_size)
+            return None
+        if faults.always_status is not None and 200 <= faults.always_status < 300:
+            return faults.always_status  # e.g. 202: still decode and record the spans
+        if faults.always_status is not None:
+            self._reply_error(handler, faults.always_status, "injected failure", body_size, faults.retry_after)
+            return None
+        if index < faults.fail_first:
+            self._reply_error(handler, faults.fail_status, "injected failure", body_size, faults.retry_after)
+            return None
+        return 200
+
+    def _accept(self, handler: _Handler, body_size: int, data: bytes, ok_status: int) -> None:
+        """Count (``count_only``) or decode the spans, record them, then answer ``ok_status``."""
+        try:
+            if self.count_only:
+                spans, span_count = None, count_spans_wire(data)
+            else:
+                spans = decode_spans(ExportTraceServiceRequest.FromString(data))
+                span_count = len(spans)
+        except (ValueError, DecodeError) as exc:
+            self._reply_error(handler, 400, f"invalid ExportTraceServiceRequest: {exc}", body_size, None, len(data))
+            return
         # Record before replying, so that "the export call returned" implies "spans are visible".
-        spans = decode_spans(request)
         self._record(
-            handler,
-            body_size=body_size,
-            decoded_size=len(data),
-            status=ok_status,
-            span_count=len(spans),
-            spans=spans,
+            handler, body_size=body_size, decoded_size=len(data), status=ok_status, span_count=span_count, spans=spans
         )
         handler.send_reply(ok_status, _EMPTY_RESPONSE)
 

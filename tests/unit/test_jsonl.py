@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from batchtrace.jsonl import MAX_LOGGED_MALFORMED, MalformedLines, iter_raw_lines, parse_object
+from batchtrace.read.jsonl import MAX_LOGGED_MALFORMED, MalformedLines, iter_raw_lines, parse_object
 
 
 class TrickleStream:

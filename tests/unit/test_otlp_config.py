@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from batchtrace.errors import InputError
-from batchtrace.otlp_config import DEFAULT_ENDPOINT, OtlpConfig
+from batchtrace.send.otlp_config import DEFAULT_ENDPOINT, OtlpConfig
 
 SECRET = "sk-live-9f8e7d6c5b4a"
 

@@ -5,21 +5,58 @@ from __future__ import annotations
 import io
 import tracemalloc
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from batchtrace.request_index import RequestIndex
+from batchtrace.extract.openai import ADAPTER
+from batchtrace.read.jsonl import Readable
+from batchtrace.read.request_index import RequestIndex
 
-from tests.unit.samples import chat_request
+
+def chat_request(custom_id: str = "req-1", content: str = "Say hello") -> dict[str, Any]:
+    """An OpenAI Batch API input line for ``/v1/chat/completions``."""
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}], "max_tokens": 64},
+    }
+
+
+def request_id(obj: dict[str, Any], line_no: int) -> tuple[str | None, str]:
+    """The batch's format's id of an input line, as the run gives it to the index."""
+    custom_id = ADAPTER.request_id(obj)
+    return custom_id, "" if custom_id else "not an openai request line"
 
 
 def jsonl(lines: Iterable[dict[str, Any] | bytes]) -> bytes:
     return b"".join((line if isinstance(line, bytes) else orjson.dumps(line)) + b"\n" for line in lines)
 
 
-def index_of(data: bytes) -> RequestIndex:
-    return RequestIndex.from_stream(io.BytesIO(data), "input.jsonl")
+def index_of(data: bytes | Readable) -> RequestIndex:
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    return RequestIndex.from_stream(stream, request_id, "input.jsonl")
+
+
+def take(index: RequestIndex, custom_id: str) -> dict[str, Any] | None:
+    """The next unmatched request with ``custom_id``, read back from the index, or ``None``."""
+    entry = index.take_entry(custom_id)
+    if entry is None:
+        return None
+    request: dict[str, Any] = orjson.loads(index.read(entry))
+    return request
+
+
+def content_of(request: dict[str, Any] | None) -> str:
+    assert request is not None
+    return str(request["body"]["messages"][-1]["content"])
+
+
+def remaining(index: RequestIndex) -> list[tuple[str, str]]:
+    """``(custom_id, content)`` of every request left without a result, in the order given."""
+    return [(custom_id, content_of(orjson.loads(index.read(entry)))) for entry, custom_id in index.remaining()]
 
 
 def test_take_finds_requests_in_any_order() -> None:
@@ -28,24 +65,34 @@ def test_take_finds_requests_in_any_order() -> None:
     with index_of(data) as index:
         assert index.requests == 50
         for i in [49, 0, 17, 33, 1, 48]:
-            request = index.take(f"req-{i}")
+            request = take(index, f"req-{i}")
             assert request is not None
-            assert request.custom_id == f"req-{i}"
-            assert request.body["messages"][-1]["content"] == f"question {i}"
+            assert request["custom_id"] == f"req-{i}"
+            assert content_of(request) == f"question {i}"
 
 
 def test_take_of_unknown_id_is_none() -> None:
     """A result whose custom_id is not in the input gets ``None`` (an orphan), not an error."""
     with index_of(jsonl([chat_request("a")])) as index:
-        assert index.take("zzz") is None
+        assert index.take_entry("zzz") is None
 
 
 def test_each_request_is_taken_once() -> None:
     """A request matched to a result is consumed: a second result with that id finds nothing."""
     with index_of(jsonl([chat_request("a")])) as index:
-        assert index.take("a") is not None
-        assert index.take("a") is None
-        assert list(index.remaining()) == []
+        assert take(index, "a") is not None
+        assert take(index, "a") is None
+        assert index.remaining() == []
+
+
+def test_entries_give_back_the_exact_line_and_its_length() -> None:
+    """An entry reads back the request's bytes as written (a worker parses them itself)."""
+    line = orjson.dumps(chat_request("a", content="ünïcødé 🚀"))
+    with index_of(line + b"\n") as index:
+        entry = index.take_entry("a")
+        assert entry is not None
+        assert index.read(entry) == line
+        assert RequestIndex.length(entry) == len(line)
 
 
 def test_duplicate_ids_are_counted_and_matched_in_order() -> None:
@@ -61,26 +108,19 @@ def test_duplicate_ids_are_counted_and_matched_in_order() -> None:
     with index_of(data) as index:
         assert index.requests == 4
         assert index.duplicate_ids == 2
-        first = index.take("dup")
-        second = index.take("dup")
-        assert first is not None
-        assert second is not None
-        assert first.body["messages"][-1]["content"] == "first"
-        assert second.body["messages"][-1]["content"] == "second"
-        leftovers = list(index.remaining())
-        assert [(r.custom_id, r.body["messages"][-1]["content"]) for r in leftovers] == [
-            ("solo", "Say hello"),
-            ("dup", "third"),
-        ]
+        assert content_of(take(index, "dup")) == "first"
+        assert content_of(take(index, "dup")) == "second"
+        assert remaining(index) == [("solo", "Say hello"), ("dup", "third")]
 
 
-def test_remaining_lists_unmatched_requests_in_input_order() -> None:
+def test_remaining_lists_unmatched_requests_in_input_order_once() -> None:
     """Requests without a result come back in the order of the input file (so no-result spans are stable)."""
     ids = [f"id-{i:03d}" for i in range(30)]
     with index_of(jsonl(chat_request(i) for i in ids)) as index:
         for taken in ids[::3]:
-            assert index.take(taken) is not None
-        assert [r.custom_id for r in index.remaining()] == [i for i in ids if i not in ids[::3]]
+            assert take(index, taken) is not None
+        assert [custom_id for _, custom_id in index.remaining()] == [i for i in ids if i not in ids[::3]]
+        assert index.remaining() == []
 
 
 def test_malformed_lines_are_counted_with_line_numbers_and_do_not_stop_indexing() -> None:
@@ -99,10 +139,12 @@ def test_malformed_lines_are_counted_with_line_numbers_and_do_not_stop_indexing(
     with index_of(data) as index:
         assert index.requests == 2
         assert index.malformed.count == 5
+        assert index.malformed.file == "input.jsonl"
         assert [number for number, _ in index.malformed.examples] == [2, 3, 4, 5, 6]
-        assert all(reason for _, reason in index.malformed.examples)
-        assert index.take("b") is not None
-        assert index.take("no-body") is None
+        assert all(reason and "\n" not in reason for _, reason in index.malformed.examples)
+        assert index.malformed.examples[-1][1] == "not an openai request line"
+        assert take(index, "b") is not None
+        assert take(index, "no-body") is None
 
 
 def test_crlf_input_and_missing_final_newline() -> None:
@@ -111,10 +153,22 @@ def test_crlf_input_and_missing_final_newline() -> None:
     with index_of(data) as index:
         assert index.requests == 2
         assert index.malformed.count == 0
-        taken = index.take("b")
+        taken = take(index, "b")
         assert taken is not None
-        assert taken.custom_id == "b"
-        assert index.take("a") is not None
+        assert taken["custom_id"] == "b"
+        assert take(index, "a") is not None
+
+
+def test_a_local_file_is_indexed_in_place(tmp_path: Path) -> None:
+    """A local input file is read back from where it is (no spooled copy), even from its middle."""
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(b"header-not-a-request\n" + jsonl([chat_request("a", "from the file"), chat_request("b")]))
+    with path.open("rb") as stream:
+        stream.readline()
+        with RequestIndex.from_stream(stream, request_id, "input.jsonl") as index:
+            assert index.requests == 2
+            assert content_of(take(index, "a")) == "from the file"
+            assert [custom_id for _, custom_id in index.remaining()] == ["b"]
 
 
 @pytest.mark.parametrize(
@@ -133,10 +187,10 @@ def test_unusual_custom_ids_round_trip(custom_id: str) -> None:
     """Any string is a valid custom_id: spaces, slashes, non-ASCII and emoji are matched exactly."""
     data = jsonl([chat_request("other"), chat_request(custom_id), chat_request("last")])
     with index_of(data) as index:
-        request = index.take(custom_id)
+        request = take(index, custom_id)
         assert request is not None
-        assert request.custom_id == custom_id
-        assert index.take(custom_id.strip() + "x") is None
+        assert request["custom_id"] == custom_id
+        assert take(index, custom_id.strip() + "x") is None
 
 
 def test_content_digest_is_stable_and_content_sensitive() -> None:
@@ -158,16 +212,24 @@ def test_content_digest_does_not_depend_on_how_the_stream_is_chunked() -> None:
             return super().read(7)
 
     data = jsonl(chat_request(f"r{i}") for i in range(10))
-    with index_of(data) as whole, RequestIndex.from_stream(Trickle(data)) as trickled:
+    with index_of(data) as whole, index_of(Trickle(data)) as trickled:
         assert whole.content_digest == trickled.content_digest
+
+
+def test_no_digest_when_the_batch_id_is_known() -> None:
+    """``digest=False`` skips hashing; asking for the digest then is a programming error."""
+    with RequestIndex.from_stream(io.BytesIO(jsonl([chat_request()])), request_id, digest=False) as index:
+        assert index.requests == 1
+        with pytest.raises(RuntimeError):
+            _ = index.content_digest
 
 
 def test_empty_input_indexes_nothing() -> None:
     """An empty input file gives an empty index, not an error."""
     with index_of(b"") as index:
         assert index.requests == 0
-        assert index.take("a") is None
-        assert list(index.remaining()) == []
+        assert index.take_entry("a") is None
+        assert index.remaining() == []
 
 
 class GeneratedInput:
@@ -197,7 +259,7 @@ def peak_while_indexing(stream: GeneratedInput) -> int:
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        with RequestIndex.from_stream(stream) as index:
+        with RequestIndex.from_stream(stream, request_id) as index:
             assert index.requests == stream.count
             _, peak = tracemalloc.get_traced_memory()
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from batchtrace import span_workers
+from batchtrace.send import workers as span_workers
 
 
 def test_lambda_memory_caps_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:

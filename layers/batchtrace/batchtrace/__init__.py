@@ -8,7 +8,7 @@ return, and the typed errors.
 __version__ = "0.1.0"
 
 from batchtrace.api import log_batch_results
-from batchtrace.delivery import DeliveryPolicy
+from batchtrace.content import ContentPolicy
 from batchtrace.errors import (
     BatchtraceError,
     DeliveryError,
@@ -16,11 +16,11 @@ from batchtrace.errors import (
     InvalidTraceContextError,
     MissingFileError,
 )
-from batchtrace.genai_attributes import ContentPolicy
-from batchtrace.otlp_config import OtlpConfig
-from batchtrace.pipeline import run_batch
+from batchtrace.run import run_batch
 from batchtrace.s3_batch import BatchLocation, FileNames, run_s3_batch
-from batchtrace.summary import Summary
+from batchtrace.send.delivery import DeliveryPolicy
+from batchtrace.send.otlp_config import OtlpConfig
+from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint
 
 __all__ = [

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from batchtrace.errors import DeliveryError
-from batchtrace.pipeline import run_batch
-from batchtrace.summary import Summary
+from batchtrace.run import run_batch
+from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint
 
 
@@ -31,9 +31,16 @@ def log_batch_results(
     *,
     batch_id: str | None = None,
     batch: Mapping[str, Any] | None = None,
+    provider: str | None = None,
+    model: str | None = None,
     **options: Any,
 ) -> Summary:
-    """Log OpenAI Batch API results as chat-completion spans, linked as the seed documents.
+    """Log batch API results as spans (one per request), linked as the seed documents.
+
+    ``requests`` and ``results`` are the batch's input and output lines as dicts, of any
+    supported provider's format (detected, or named with ``provider``); for formats whose
+    results carry their requests (Bedrock, Vertex AI) ``requests`` may be empty. ``model``
+    names the model where the lines do not (Mistral, Gemini).
 
     Inside ``with tracer.start_as_current_span(...)`` the completions nest under that span;
     with ``trace_id`` (saved when the batch was submitted) they go under a ``batch_results``
@@ -48,11 +55,13 @@ def log_batch_results(
     if "workers" not in options and not os.environ.get("BATCHTRACE_WORKERS", "").strip().isdigit():
         options["workers"] = 0
     summary = run_batch(
-        _jsonl(requests),
+        _jsonl(requests) if requests else None,
         [("results", _jsonl(results))],
         batch_id=batch_id,
         batch=batch,
         hint=TraceHint(trace_id=trace_id, use_active_context=True),
+        provider=provider,
+        model=model,
         input_name="requests",
         **options,
     )

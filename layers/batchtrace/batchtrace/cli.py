@@ -18,10 +18,12 @@ from typing import IO, Any, NoReturn
 import orjson
 
 from batchtrace import __version__, cli_fetch
-from batchtrace.delivery import DeliveryPolicy
+from batchtrace.content import ContentPolicy
 from batchtrace.errors import InputError, MissingFileError
-from batchtrace.genai_attributes import ContentPolicy
-from batchtrace.pipeline import run_batch
+from batchtrace.extract import provider_names
+from batchtrace.run import run_batch
+from batchtrace.send.delivery import DeliveryPolicy
+from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
@@ -41,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay",
         help="send a batch's results as spans over OTLP (OTEL_EXPORTER_OTLP_* configure where)",
-        description="Send an OpenAI batch's results as spans, configured by the OTEL_EXPORTER_OTLP_* variables.",
+        description="Send a batch's results as spans, configured by the OTEL_EXPORTER_OTLP_* variables.",
     )
-    replay.add_argument("--requests", required=True, type=Path, help="the batch input JSONL")
+    replay.add_argument(
+        "--requests", type=Path, help="the batch input JSONL (not needed for Bedrock and Vertex AI output)"
+    )
     replay.add_argument("--results", required=True, type=Path, help="the batch output JSONL")
     replay.add_argument("--errors", type=Path, help="the batch error JSONL (optional)")
     replay.add_argument("--trace-id", help="32-hex trace id of the trace that submitted the batch")
@@ -51,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--traceparent", help="W3C traceparent: completions nest directly under that span")
     replay.add_argument("--trace-json", type=Path, help="a trace.json (trace ids and OpenAI's batch object)")
     replay.add_argument("--batch-id", help="the OpenAI batch id (default: from --trace-json, else none)")
+    replay.add_argument(
+        "--provider",
+        choices=provider_names(),
+        metavar="NAME",
+        help=f"the batch's provider format ({', '.join(provider_names())}); detected from the lines by default",
+    )
+    replay.add_argument("--model", help="the model, for formats whose lines do not name it (Mistral, Gemini)")
     replay.add_argument("--no-content", action="store_true", help="leave message text out of the spans")
     replay.add_argument(
         "--max-time",
@@ -86,23 +97,47 @@ def _trace_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def replay(args: argparse.Namespace) -> int:
+def _doc_str(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _check(args: argparse.Namespace) -> None:
     if args.parent_span_id and not args.trace_id:
         raise InputError("--parent-span-id needs --trace-id")
     if args.max_time is not None and not args.max_time > 0:
         raise InputError("--max-time must be a positive number of seconds")
-    doc = _trace_json(args.trace_json) if args.trace_json else {}
-    batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
-    # Ids given as flags are the user's own: a bad one is an error. Ids stored in trace.json
-    # fall back like the Lambda function's do (a warning, a new trace or a root batch span).
+
+
+def _hint(args: argparse.Namespace, doc: dict[str, Any]) -> TraceHint:
+    """Ids given as flags are the user's own: a bad one is an error. Ids stored in trace.json
+    fall back like the Lambda function's do (a warning, a new trace or a root batch span)."""
     hint = TraceHint(traceparent=args.traceparent, trace_id=args.trace_id, span_id=args.parent_span_id)
     if not (args.traceparent or args.trace_id):
         hint = hint_from_trace_json(doc) or hint
+    return hint
+
+
+def _content(args: argparse.Namespace) -> ContentPolicy:
     content = ContentPolicy.from_env()
-    if args.no_content:
-        content = ContentPolicy(capture=False, max_length=content.max_length)
+    return ContentPolicy(capture=False, max_length=content.max_length) if args.no_content else content
+
+
+def _report(summary: Summary) -> int:
+    """The summary on stdout, one line on stderr if anything was not delivered; the exit code."""
+    sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    if summary.spans_failed:
+        print(f"batchtrace: {summary.failure_reason()}", file=sys.stderr)
+        return EXIT_UNDELIVERED
+    return EXIT_OK
+
+
+def replay(args: argparse.Namespace) -> int:
+    _check(args)
+    doc = _trace_json(args.trace_json) if args.trace_json else {}
+    batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
     with contextlib.ExitStack() as stack:
-        requests = _open(args.requests, "requests file", stack)
+        requests = _open(args.requests, "requests file", stack) if args.requests else None
         results = [(str(args.results), _open(args.results, "results file", stack))]
         if args.errors:
             results.append((str(args.errors), _open(args.errors, "errors file", stack)))
@@ -111,16 +146,14 @@ def replay(args: argparse.Namespace) -> int:
             results,
             batch_id=args.batch_id,
             batch=batch,
-            hint=hint,
-            content=content,
-            input_name=str(args.requests),
+            hint=_hint(args, doc),
+            content=_content(args),
+            input_name=str(args.requests or "requests"),
+            provider=args.provider or _doc_str(doc, "provider"),
+            model=args.model or _doc_str(doc, "model"),
             delivery=DeliveryPolicy(deadline=time.monotonic() + args.max_time) if args.max_time else None,
         )
-    sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    if summary.spans_failed:
-        print(f"batchtrace: {summary.failure_reason()}", file=sys.stderr)
-        return EXIT_UNDELIVERED
-    return EXIT_OK
+    return _report(summary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batchtrace.summary import Summary
+    from batchtrace.tally import Summary
 
 
 class BatchtraceError(Exception):

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from batchtrace.errors import ConfigurationError, MissingFileError
-from batchtrace.pipeline import run_batch
-from batchtrace.summary import Summary
+from batchtrace.run import run_batch
+from batchtrace.tally import Summary, reconcile_manifest
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 logger = logging.getLogger(__name__)
@@ -189,50 +189,116 @@ def trace_hint_for(
     return TraceHint()
 
 
+#: Bedrock batch inference writes ``<output prefix>/<job id>/<input name>.jsonl.out``.
+BEDROCK_SUFFIX = ".jsonl.out"
+BEDROCK_MANIFEST = "manifest.json.out"
+
+
+def _read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """A small JSON object from S3; ``None`` when absent or not an object (a warning says which)."""
+    response = _get(s3, bucket, key)
+    if response is None:
+        return None
+    try:
+        data = orjson.loads(response["Body"].read())
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        logger.warning("ignoring s3://%s/%s: not a JSON object", bucket, key)
+        return None
+    return data
+
+
+def _str(doc: Mapping[str, Any] | None, key: str) -> str | None:
+    value = doc.get(key) if doc else None
+    return value if isinstance(value, str) and value else None
+
+
+def _result_streams(s3: Any, location: BatchLocation, bedrock: bool) -> list[tuple[str, _ObjectStream]]:
+    results = [
+        (location.uri(location.output_key), _ObjectStream(s3, location.bucket, location.output_key, "output file"))
+    ]
+    if not bedrock and location.errors_key and _exists(s3, location.bucket, location.errors_key):
+        errors = _ObjectStream(s3, location.bucket, location.errors_key, "error file")
+        results.append((location.uri(location.errors_key), errors))
+    return results
+
+
+@dataclass(slots=True)
+class _Opened:
+    """A batch's S3 objects, found and opened: what :func:`run_batch` reads."""
+
+    location: BatchLocation
+    bedrock: bool
+    input_object: dict[str, Any] | None
+    results: list[tuple[str, _ObjectStream]]
+    trace_doc: dict[str, Any] | None
+
+    @property
+    def batch(self) -> dict[str, Any] | None:
+        batch = self.trace_doc.get("batch") if self.trace_doc else None
+        return batch if isinstance(batch, dict) else None
+
+    @property
+    def batch_id(self) -> str | None:
+        folder = posixpath.basename(posixpath.dirname(self.location.output_key))
+        return self.location.batch_id or _str(self.batch, "id") or folder or None
+
+    def close(self) -> None:
+        for _, body in self.results:
+            body.close()
+        if self.input_object:
+            self.input_object["Body"].close()
+
+
+def _open(s3: Any, location: BatchLocation) -> _Opened:
+    """Find the batch's objects; a missing output (or, but for Bedrock, input) is a one-line error."""
+    bedrock = location.output_key.endswith(BEDROCK_SUFFIX)
+    if not _exists(s3, location.bucket, location.output_key):
+        raise MissingFileError("output file", location.uri(location.output_key))
+    input_object = None
+    if not bedrock:
+        input_object = _get(s3, location.bucket, location.input_key or "")
+        if input_object is None:
+            raise MissingFileError("input file", location.uri(location.input_key))
+    trace_doc = read_trace_json(s3, location)
+    return _Opened(location, bedrock, input_object, _result_streams(s3, location, bedrock), trace_doc)
+
+
 def run_s3_batch(
     s3: Any,
     location: BatchLocation,
     *,
     names: FileNames = FileNames(),
+    provider: str | None = None,
+    model: str | None = None,
     **options: Any,
 ) -> Summary:
     """Run the batch at ``location`` through :func:`run_batch`, streaming every file from S3.
 
-    Raises :class:`MissingFileError` naming the object when the output or input file is not
-    there; the error file and ``trace.json`` are optional. ``options`` go to :func:`run_batch`.
+    A Bedrock output (``*.jsonl.out``) needs no input file: its lines carry their requests, the
+    job id is its folder, and ``manifest.json.out`` beside it is reconciled with what was seen.
+    Otherwise raises :class:`MissingFileError` naming the object when the output or input file
+    is not there; the error file and ``trace.json`` are optional. ``provider`` and ``model``
+    (a function setting) yield to ``trace.json``'s; ``options`` go to :func:`run_batch`.
     """
-    location = location.with_defaults(names)
-    if not _exists(s3, location.bucket, location.output_key):
-        raise MissingFileError("output file", location.uri(location.output_key))
-    input_object = _get(s3, location.bucket, location.input_key or "")
-    if input_object is None:
-        raise MissingFileError("input file", location.uri(location.input_key))
-    has_errors = _exists(s3, location.bucket, location.errors_key or "")
-    trace_doc = read_trace_json(s3, location)
-    batch = trace_doc.get("batch") if trace_doc and isinstance(trace_doc.get("batch"), dict) else None
-    batch_id = (
-        location.batch_id
-        or (batch.get("id") if batch else None)
-        or posixpath.basename(posixpath.dirname(location.output_key))
-        or None
-    )
-    hint = trace_hint_for(location, trace_doc, input_object.get("Metadata") or {})
-    output = _ObjectStream(s3, location.bucket, location.output_key, "output file")
-    results: list[tuple[str, _ObjectStream]] = [(location.uri(location.output_key), output)]
-    if has_errors and location.errors_key:
-        errors = _ObjectStream(s3, location.bucket, location.errors_key, "error file")
-        results.append((location.uri(location.errors_key), errors))
+    opened = _open(s3, location.with_defaults(names))
+    location, input_object = opened.location, opened.input_object
     try:
-        return run_batch(
-            input_object["Body"],
-            results,
-            batch_id=batch_id,
-            batch=batch,
-            hint=hint,
-            input_name=location.uri(location.input_key),
+        summary = run_batch(
+            input_object["Body"] if input_object else None,
+            opened.results,
+            batch_id=opened.batch_id,
+            batch=opened.batch,
+            hint=trace_hint_for(location, opened.trace_doc, (input_object or {}).get("Metadata") or {}),
+            provider=_str(opened.trace_doc, "provider") or ("bedrock" if opened.bedrock else provider),
+            model=_str(opened.trace_doc, "model") or model,
+            input_name=location.uri(location.input_key) if input_object else "input",
             **options,
         )
     finally:
-        for _, body in results:
-            body.close()
-        input_object["Body"].close()
+        opened.close()
+    if opened.bedrock:
+        manifest_key = posixpath.join(posixpath.dirname(location.output_key), BEDROCK_MANIFEST)
+        summary.reconciliation = reconcile_manifest(_read_json(s3, location.bucket, manifest_key), summary)
+    return summary

@@ -284,25 +284,37 @@ def _redact(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def _is_file(what: str) -> bool:
+    return what.endswith("file")
+
+
+def _transient(what: str) -> type[OpenAIUnavailableError]:
+    """The transient error for ``what``: :class:`OpenAIFileError` (which the state machine retries) for a file."""
+    return OpenAIFileError if _is_file(what) else OpenAIUnavailableError
+
+
+def _typed_status(err: openai.APIStatusError, what: str, object_id: str, api_key: str) -> BatchtraceError:
+    """The typed error for an error answer (what is left of it after the SDK's retries)."""
+    status = err.status_code
+    if status in (401, 403):
+        return OpenAIAuthError(what, object_id, status)
+    if status == 404:
+        return (OpenAIFileNotFoundError if _is_file(what) else OpenAINotFoundError)(what, object_id)
+    detail = _detail(err, api_key)
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return _transient(what)(what, object_id, f"HTTP {status}" + (f": {detail}" if detail else ""))
+    return OpenAIRequestError(what, object_id, status, detail)
+
+
 def _typed(err: Exception, what: str, object_id: str, api_key: str) -> BatchtraceError | None:
     """The typed error for an SDK or transport error; ``None`` for one that is neither."""
-    is_file = what.endswith("file")
-    transient = OpenAIFileError if is_file else OpenAIUnavailableError
     if isinstance(err, openai.APIStatusError):
-        status = err.status_code
-        if status in (401, 403):
-            return OpenAIAuthError(what, object_id, status)
-        if status == 404:
-            return (OpenAIFileNotFoundError if is_file else OpenAINotFoundError)(what, object_id)
-        detail = _detail(err, api_key)
-        if status in _TRANSIENT_STATUSES or status >= 500:
-            return transient(what, object_id, f"HTTP {status}" + (f": {detail}" if detail else ""))
-        return OpenAIRequestError(what, object_id, status, detail)
+        return _typed_status(err, what, object_id, api_key)
     if isinstance(err, openai.APITimeoutError):
-        return transient(what, object_id, "timed out")
+        return _transient(what)(what, object_id, "timed out")
     if isinstance(err, openai.APIConnectionError):
         cause = type(err.__cause__).__name__ if err.__cause__ else "no answer"
-        return transient(what, object_id, f"connection error ({cause})")
+        return _transient(what)(what, object_id, f"connection error ({cause})")
     return None
 
 
@@ -425,12 +437,7 @@ def copy_batch_files(
     function's idempotency key then matches that of the S3 event for the same upload. ``trace``
     is passed through (its :data:`TRACE_FIELDS` that are set).
     """
-    if isinstance(batch, str):
-        files = retrieve_batch(client, batch)
-    elif isinstance(batch, BatchFiles):
-        files = batch
-    else:
-        files = BatchFiles.from_object(batch)
+    files = _batch_files(client, batch)
     batch_id = files.batch_id
     logger.info(
         "copying batch files",
@@ -453,14 +460,37 @@ def copy_batch_files(
     if files.error_file_id:
         payload["errors_key"] = destination.key(batch_id, names.errors)
         _copy_file(client, s3, files.error_file_id, "error file", destination.bucket, payload["errors_key"], transfer)
-    if files.output_file_id:
-        _copy_file(client, s3, files.output_file_id, "output file", destination.bucket, payload["output_key"], transfer)
+    version = _copy_output(client, s3, files.output_file_id, destination.bucket, payload["output_key"], transfer)
+    if version:
+        payload["object_version"] = version
+    payload.update(_trace_fields(trace))
+    return payload
+
+
+def _batch_files(client: openai.OpenAI, batch: BatchFiles | Mapping[str, Any] | str) -> BatchFiles:
+    """The batch's status and file ids: as given, read from its object, or retrieved by its id."""
+    if isinstance(batch, str):
+        return retrieve_batch(client, batch)
+    if isinstance(batch, BatchFiles):
+        return batch
+    return BatchFiles.from_object(batch)
+
+
+def _copy_output(
+    client: openai.OpenAI, s3: Any, file_id: str | None, bucket: str, key: str, transfer: TransferSettings
+) -> str | None:
+    """Copy the output file (or write an empty one when there is none); its new version id, if versioned."""
+    if file_id:
+        _copy_file(client, s3, file_id, "output file", bucket, key, transfer)
     else:
         # Every request failed (or expired): an empty output file still starts the logging.
-        s3.put_object(Bucket=destination.bucket, Key=payload["output_key"], Body=b"", ContentType="application/jsonl")
-        logger.info("batch has no output file; wrote an empty one", extra={"key": payload["output_key"]})
-    version = s3.head_object(Bucket=destination.bucket, Key=payload["output_key"]).get("VersionId")
-    if version and version != "null":
-        payload["object_version"] = version
-    payload.update({name: value for name, value in (trace or {}).items() if name in TRACE_FIELDS and value})
-    return payload
+        s3.put_object(Bucket=bucket, Key=key, Body=b"", ContentType="application/jsonl")
+        logger.info("batch has no output file; wrote an empty one", extra={"key": key})
+    version = s3.head_object(Bucket=bucket, Key=key).get("VersionId")
+    return str(version) if version and version != "null" else None
+
+
+def _trace_fields(trace: Mapping[str, str] | None) -> dict[str, str]:
+    """The trace context to pass on: the :data:`TRACE_FIELDS` of ``trace`` that are set."""
+    given = trace or {}
+    return {name: given[name] for name in TRACE_FIELDS if given.get(name)}

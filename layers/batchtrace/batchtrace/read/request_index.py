@@ -1,0 +1,160 @@
+"""An index of the input file by ``custom_id`` that holds offsets, not parsed requests.
+
+The input of a 50,000-request batch is up to 200 MB: it is spooled once to a temporary file
+(a local file is used in place) while each line's offset is recorded, and a request is read
+back (one ``pread``) and parsed again only when its result arrives. Memory then grows with the
+number of ids, not with the size of the prompts. An entry is one packed int, so forked
+workers can read requests themselves from the shared file instead of receiving their bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from typing import IO, Any
+
+from batchtrace.read.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
+
+#: A request line's id, or ``(None, reason)`` when the line is not a request of the batch's format.
+RequestId = Callable[[dict[str, Any], int], tuple[str | None, str]]
+
+
+def _line_id(line: bytes, line_no: int, request_id: RequestId) -> tuple[str | None, str]:
+    obj, reason = parse_object(line)
+    return request_id(obj, line_no) if obj is not None else (None, reason)
+
+
+def _local_file_offset(stream: Readable) -> int | None:
+    """Where ``stream`` stands in the regular local file it reads, or ``None`` if it is not one.
+
+    A local file need not be copied: offsets into it are as good as offsets into a spool.
+    """
+    if not isinstance(stream, io.BufferedReader | io.FileIO):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return None
+        return stream.tell()
+    except (OSError, ValueError):
+        return None
+
+
+class RequestIndex:
+    """Requests by ``custom_id``, each id's occurrences consumed in input order.
+
+    A duplicated ``custom_id`` keeps every occurrence: the n-th result for that id is matched
+    to its n-th request, and whatever is left over has no result.
+    """
+
+    def __init__(self, source_name: str = "input", *, digest: bool = True) -> None:
+        self.source_name = source_name
+        self.malformed = MalformedLines(source_name)
+        self.requests = 0
+        self.duplicate_ids = 0
+        self._spool: IO[bytes] | None = None
+        self._fd = -1
+        # custom_id -> packed (offset << 32 | length); a list of them for a duplicated id. One
+        # int per request keeps the index near 200 bytes a request at 50,000 requests.
+        self._offsets: dict[str, int | list[int]] = {}
+        self._digest = hashlib.blake2b(digest_size=16) if digest else None
+
+    @classmethod
+    def from_stream(
+        cls, stream: Readable, request_id: RequestId, source_name: str = "input", *, digest: bool = True
+    ) -> RequestIndex:
+        """Index ``stream``; ``digest=False`` skips hashing when the batch id is already known."""
+        index = cls(source_name, digest=digest)
+        index.load(stream, request_id)
+        return index
+
+    def load(self, stream: Readable, request_id: RequestId) -> None:
+        """Index ``stream`` (spooling it unless it is a local file); malformed lines are counted."""
+        base = _local_file_offset(stream)
+        spool = None
+        if base is None:
+            spool = self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._fd = spool.fileno()
+        else:
+            self._fd = stream.fileno()  # type: ignore[attr-defined]
+        start = base or 0
+        digest = self._digest
+        for line_no, position, line in iter_raw_lines(stream):
+            if spool is None:
+                offset = start + position
+            else:
+                offset = spool.tell()
+                spool.write(line)
+                spool.write(b"\n")
+            if digest is not None:
+                digest.update(line)
+                digest.update(b"\n")
+            custom_id, reason = _line_id(line, line_no, request_id)
+            if custom_id is None:
+                self.malformed.add(line_no, reason)
+            else:
+                self._add(custom_id, offset << 32 | len(line))
+        if spool is not None:
+            spool.flush()
+
+    def _add(self, custom_id: str, entry: int) -> None:
+        self.requests += 1
+        known = self._offsets.get(custom_id)
+        if known is None:
+            self._offsets[custom_id] = entry
+        else:
+            self._offsets[custom_id] = [*known, entry] if isinstance(known, list) else [known, entry]
+            self.duplicate_ids += 1
+
+    @property
+    def content_digest(self) -> str:
+        """A stable digest of the input's bytes: the batch key when no batch id is known."""
+        if self._digest is None:
+            raise RuntimeError("this index was built with digest=False")
+        return self._digest.hexdigest()
+
+    def take_entry(self, custom_id: str) -> int | None:
+        """The entry (see :meth:`read`) of the next unmatched request with ``custom_id``."""
+        entries = self._offsets.get(custom_id)
+        if entries is None:
+            return None
+        if isinstance(entries, list):
+            entry = entries.pop(0)
+            if len(entries) == 1:
+                self._offsets[custom_id] = entries[0]
+        else:
+            entry = entries
+            del self._offsets[custom_id]
+        return entry
+
+    def read(self, entry: int) -> bytes:
+        """The raw line behind ``entry``; safe from a forked process (``pread`` keeps no offset)."""
+        return os.pread(self._fd, entry & 0xFFFFFFFF, entry >> 32)
+
+    def remaining(self) -> list[tuple[int, str]]:
+        """``(entry, custom_id)`` of every request no result was matched to, in input order."""
+        pending = sorted(
+            (entry, custom_id)
+            for custom_id, entries in self._offsets.items()
+            for entry in (entries if isinstance(entries, list) else (entries,))
+        )
+        self._offsets = {}
+        return pending
+
+    @staticmethod
+    def length(entry: int) -> int:
+        """The byte length of the line behind ``entry``."""
+        return entry & 0xFFFFFFFF
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+
+    def __enter__(self) -> RequestIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
