@@ -58,6 +58,7 @@ def _set_other(target: Any, value: Any) -> None:
             entry.key = str(key)
             _set_value(entry.value, item)
     elif isinstance(value, Sequence):
+        target.array_value.SetInParent()  # an empty list is an empty array, not an unset value
         array = target.array_value.values
         for item in value:
             _set_value(array.add(), item)
