@@ -283,6 +283,7 @@ def test_environment(template: dict[str, Any]) -> None:
         "RESPAN_API_KEY_SECRET_ARN": "RespanApiKeySecretArn",
         "RESPAN_BASE_URL": "RespanBaseUrl",
         "BATCHTRACE_CAPTURE_CONTENT": "CaptureContent",
+        "BATCHTRACE_TIMESTAMPS": "Timestamps",
         "IDEMPOTENCY_TABLE": "IdempotencyTable",
         "POWERTOOLS_LOG_LEVEL": "LogLevel",
     }
@@ -870,8 +871,9 @@ def test_fetch_function(template: dict[str, Any]) -> None:
         resources = [r for node in _listify(statement["Resource"]) for r in _if_branches(node)]
         if any(a.startswith("s3:") for a in actions):
             s3_actions |= actions
-            # The two files it writes, under the prefix, in the stack's bucket.
+            # The three files it writes, under the prefix, in the stack's bucket.
             assert sorted(_sub_text(r) for r in resources) == [
+                "arn:${AWS::Partition}:s3:::${Bucket}/${BatchPrefix}*/batch.json",
                 "arn:${AWS::Partition}:s3:::${Bucket}/${BatchPrefix}*/errors.jsonl",
                 "arn:${AWS::Partition}:s3:::${Bucket}/${BatchPrefix}*/output.jsonl",
             ]

@@ -22,10 +22,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from batch_metrics import add_batch_metrics
 from batchtrace import BatchLocation, BatchtraceError, DeliveryError, DeliveryPolicy, OtlpConfig, run_s3_batch
+from batchtrace.lifecycle.status import StatusRequest, log_s3_batch_status
 from batchtrace.s3_batch import s3_client
 from batchtrace.send.otlp_config import parse_headers
-from event_locations import locations_from_event
+from event_locations import locations_from_event, status_request_from_event
 from settings import Settings
 
 settings = Settings.from_env()
@@ -68,9 +70,27 @@ def process_batch(location: BatchLocation, deadline: float) -> dict[str, Any]:
     for name in ("spans_exported", "spans_failed", "input_tokens", "output_tokens", "malformed_lines"):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, name))
     metrics.add_metric(name="duration", unit=MetricUnit.Milliseconds, value=summary.duration_ms)
+    add_batch_metrics(metrics, summary, settings.metrics_namespace)
     logger.info("batch processed", extra={"summary": summary.as_dict()})
-    if summary.reconciliation and not summary.reconciliation["agree"]:
-        logger.warning("the provider's counts disagree with the files", extra=summary.reconciliation)
+    if summary.spans_failed:
+        raise DeliveryError(summary)
+    return summary.as_dict()
+
+
+def process_status(request: StatusRequest, deadline: float) -> dict[str, Any]:
+    """A batch with no files (it failed, expired or was cancelled): its ``batch_results`` span alone."""
+    logger.remove_keys(["trace_id"])
+    summary = log_s3_batch_status(
+        s3,
+        request,
+        names=settings.names,
+        otlp=_otlp_config(),
+        delivery=DeliveryPolicy(deadline=deadline),
+        on_trace=lambda batch_id, trace_id: logger.append_keys(batch_id=batch_id, trace_id=trace_id),
+    )
+    for name in ("spans_exported", "spans_failed"):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, name))
+    logger.info("batch status logged", extra={"summary": summary.as_dict()})
     if summary.spans_failed:
         raise DeliveryError(summary)
     return summary.as_dict()
@@ -89,11 +109,14 @@ if settings.idempotency_table:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process every batch the event names; raise the first typed error after trying them all."""
     idempotency.register_lambda_context(context)
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin_s
+    status = status_request_from_event(event)
+    if status is not None:
+        return process_status(status, deadline)
     locations = locations_from_event(event, settings.names.output)
     if not locations:
         logger.info("no batch output object in this event; nothing to do")
         return {"batches": []}
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin_s
     summaries: list[dict[str, Any]] = []
     first_error: Exception | None = None
     for location in locations:

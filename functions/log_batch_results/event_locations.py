@@ -2,7 +2,8 @@
 
 Three callers reach the function: an S3 notification (``Records``, URL-encoded keys, maybe
 several objects), an EventBridge "Object Created" event (keys not encoded), and a Step
-Functions task payload (``bucket``/``output_key`` plus optional keys and trace context).
+Functions task payload (``bucket``/``output_key`` plus optional keys and trace context; or,
+for a batch that failed or was cancelled and has no files, ``batch`` and no ``output_key``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from batchtrace import BatchLocation, InputError
+from batchtrace.lifecycle.status import StatusRequest
 from batchtrace.s3_batch import BEDROCK_SUFFIX
 
 _PAYLOAD_FIELDS = ("input_key", "errors_key", "trace_key", "batch_id", "traceparent", "trace_id", "span_id")
@@ -51,6 +53,13 @@ def _eventbridge_object(event: Mapping[str, Any]) -> BatchLocation:
     detail = S3EventBridgeNotificationEvent(dict(event)).detail  # its .key is already decoded
     tag = detail.object.get("version-id") or detail.object.get("sequencer")
     return BatchLocation(bucket=detail.bucket.name, output_key=detail.object.key, object_tag=tag)
+
+
+def status_request_from_event(event: Any) -> StatusRequest | None:
+    """A payload naming a batch by its object alone (``batch``, no ``output_key``), or ``None``."""
+    if isinstance(event, Mapping) and "batch" in event and "output_key" not in event:
+        return StatusRequest.from_payload(event)
+    return None
 
 
 def locations_from_event(event: Any, output_name: str) -> list[BatchLocation]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from batchtrace import ContentPolicy, FileNames, InputError
 from batchtrace.extract import adapter_named
+from batchtrace.timestamps import TimestampPolicy
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,6 +39,7 @@ class Settings:
         provider = get("BATCHTRACE_PROVIDER")
         if provider:
             adapter_named(provider)  # a wrong name fails at cold start, in one line
+        TimestampPolicy.from_env(env)  # so does a wrong BATCHTRACE_TIMESTAMPS (each run reads it again)
         return cls(
             names=FileNames.from_env(env),
             content=ContentPolicy.from_env(env),

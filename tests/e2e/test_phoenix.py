@@ -17,12 +17,14 @@ Without ``.venv-phoenix`` the test is skipped on a developer machine and fails i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import json
 import os
 import posixpath
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +37,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.e2e.format_lines import COMPLETION_SETS, OTHER_SETS, Expected, FixtureSet
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import unused_port
@@ -361,7 +364,7 @@ def test_tool_call(delivered: Delivered) -> None:
     assert attrs[f"{prefix}.function.name"] == call["function"]["name"] == "record_invoice"
     assert json.loads(attrs[f"{prefix}.function.arguments"]) == json.loads(call["function"]["arguments"])
     assert attrs[f"{prefix}.id"] == call["id"]
-    assert attrs["llm.finish_reason"] == "tool_calls"
+    assert attrs["llm.finish_reason"] == "tool_call"  # the GenAI value batchtrace writes for OpenAI's "tool_calls"
 
 
 def test_errors_have_status_error(delivered: Delivered) -> None:
@@ -377,3 +380,306 @@ def test_errors_have_status_error(delivered: Delivered) -> None:
     assert spans["translate-faq-0012"]["attributes"]["error.type"] == "batch_expired"
     assert spans["ticket-priority-0004"]["attributes"]["error.type"] == "no_result"
     assert _batch_span(delivered.spans)["status_code"] != "ERROR"
+
+
+# --------------------------------------------------------- every provider's format, replayed by the CLI
+#
+# Each fixture set of tests/fixtures/formats/ is replayed once (on first use) with the console
+# script ``batchtrace replay``, into a Phoenix project of its own, and what Phoenix shows is
+# compared with what the fixture lines say (tests/e2e/format_lines.py reads them without
+# batchtrace). Every replay names its trace (``--trace-id``, from the set's name): replays of
+# output files alone (Bedrock, Vertex AI) would otherwise all derive the same trace id, and
+# Phoenix would file every later one into the first one's project (see
+# tests/functional/test_replay_results_only_traces.py).
+
+BATCHTRACE = Path(sys.executable).with_name("batchtrace")
+REPLAY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One fixture set as Phoenix shows it: its trace list entry and its completion spans by id."""
+
+    summary: dict[str, Any]
+    trace: dict[str, Any]
+    completions: dict[str, dict[str, Any]]
+
+
+def _replay_into(phoenix: Phoenix, project: str, *args: str) -> dict[str, Any]:
+    """``batchtrace replay <args>`` as a user runs it, exporting into ``project``; its JSON summary."""
+    assert BATCHTRACE.exists(), f"{BATCHTRACE} not found: `make venv` installs the console script"
+    env = {
+        **_scrubbed_environ(),
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": phoenix.otlp_endpoint,
+        "OTEL_RESOURCE_ATTRIBUTES": f"openinference.project.name={project}",
+        "PYTHONIOENCODING": "utf-8",
+    }
+    result = subprocess.run(
+        [str(BATCHTRACE), "replay", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=REPLAY_TIMEOUT_S,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    summary = json.loads(result.stdout)
+    assert isinstance(summary, dict)
+    return summary
+
+
+def _wait_for_spans(phoenix: Phoenix, project: str, expected: int) -> list[dict[str, Any]]:
+    """``project``'s spans once Phoenix has inserted ``expected`` of them (it does so in the background)."""
+    deadline = time.monotonic() + SPANS_TIMEOUT_S
+    spans = phoenix.spans(project)
+    while len(spans) < expected and time.monotonic() < deadline:
+        time.sleep(0.25)
+        spans = phoenix.spans(project)
+    assert len(spans) == expected, (
+        f"Phoenix shows {len(spans)} of {expected} spans in {project} after {SPANS_TIMEOUT_S:.0f} s:\n"
+        f"{phoenix.log_tail()}"
+    )
+    return spans
+
+
+class Replays:
+    """Each fixture set replayed into Phoenix at most once per module, whichever test asks first."""
+
+    def __init__(self, phoenix: Phoenix) -> None:
+        self.phoenix = phoenix
+        self._done: dict[str, Replayed] = {}
+
+    def of(self, fixture_set: FixtureSet) -> Replayed:
+        if fixture_set.name not in self._done:
+            self._done[fixture_set.name] = self._replay(fixture_set)
+        return self._done[fixture_set.name]
+
+    def _replay(self, fixture_set: FixtureSet) -> Replayed:
+        project = f"formats-{fixture_set.name}"
+        trace_id = hashlib.blake2b(project.encode(), digest_size=16).hexdigest()
+        summary = _replay_into(self.phoenix, project, *fixture_set.replay_args(), "--trace-id", trace_id)
+        assert (summary["spans_exported"], summary["spans_failed"]) == (len(fixture_set.expected()) + 1, 0), summary
+        spans = _wait_for_spans(self.phoenix, project, summary["spans_exported"])
+        assert [s["span_kind"] for s in spans if s["name"] == "batch_results"] == ["CHAIN"]
+        [trace] = self.phoenix.traces(project)
+        assert trace["trace_id"] == trace_id
+        return Replayed(summary, trace, _by_custom_id(spans))
+
+
+@pytest.fixture(scope="module")
+def replays(phoenix: Phoenix) -> Replays:
+    return Replays(phoenix)
+
+
+def _shown_texts(attrs: dict[str, Any], prefix: str, kind: str = "text") -> list[str]:
+    """The texts Phoenix shows in ``prefix``'s messages: each ``content``, and the ``contents`` parts of ``kind``."""
+    texts: list[str] = []
+    for message in _messages(attrs, prefix):
+        if kind == "text" and isinstance(message.get("content"), str):
+            texts.append(message["content"])
+        for key, value in message.items():
+            if key.endswith(".message_content.text") and message.get(key.removesuffix("text") + "type") == kind:
+                texts.append(value)
+    return texts
+
+
+def _assert_identity(span: dict[str, Any], line: Expected, fixture_set: FixtureSet) -> None:
+    """Span kind, model, provider and status: what Phoenix's span list shows for one request."""
+    attrs, where = span["attributes"], f"{fixture_set.name} {line.custom_id}"
+    assert span["span_kind"] == fixture_set.span_kind, where
+    model_key = "embedding.model_name" if fixture_set.span_kind == "EMBEDDING" else "llm.model_name"
+    assert attrs.get(model_key) == line.model, where
+    assert attrs.get("llm.provider") == fixture_set.provider, where
+    assert (span["status_code"] == "ERROR") == line.failed, where
+    if line.failed:
+        assert span["status_message"], where
+
+
+def _assert_tokens(attrs: dict[str, Any], line: Expected, where: str) -> None:
+    prompt, completion = line.tokens or (None, None)
+    assert attrs.get("llm.token_count.prompt") == prompt, where
+    assert attrs.get("llm.token_count.completion") == completion, where
+    if prompt is not None and completion is not None:
+        assert attrs.get("llm.token_count.total") == prompt + completion, where
+
+
+def _assert_messages(attrs: dict[str, Any], line: Expected, answers: bool, where: str) -> None:
+    """The request's user text, and the answer unless there is none (a failure, an embedding)."""
+    if line.prompt is not None:
+        assert line.prompt in _shown_texts(attrs, "llm.input_messages"), where
+    if line.failed or not answers:
+        assert _messages(attrs, "llm.output_messages") == [], where
+    else:
+        _assert_answer(attrs, line, where)
+
+
+def _assert_answer(attrs: dict[str, Any], line: Expected, where: str) -> None:
+    """An assistant message (even for a tool call or a filtered answer), with its text and reasoning."""
+    outputs = _messages(attrs, "llm.output_messages")
+    assert outputs and outputs[0].get("role") == "assistant", where
+    if line.answer is not None:
+        assert line.answer in _shown_texts(attrs, "llm.output_messages"), where
+    if line.reasoning is not None:
+        assert line.reasoning in _shown_texts(attrs, "llm.output_messages", "reasoning"), where
+
+
+def _assert_shown(replayed: Replayed, fixture_set: FixtureSet) -> None:
+    expected = fixture_set.expected()
+    assert set(replayed.completions) == set(expected), fixture_set.name
+    for custom_id, line in expected.items():
+        span = replayed.completions[custom_id]
+        _assert_identity(span, line, fixture_set)
+        _assert_tokens(span["attributes"], line, f"{fixture_set.name} {custom_id}")
+        answers = fixture_set.span_kind != "EMBEDDING"
+        _assert_messages(span["attributes"], line, answers, f"{fixture_set.name} {custom_id}")
+
+
+def _llm_token_totals(fixture_set: FixtureSet) -> tuple[int, int]:
+    """What Phoenix's trace list adds up: the tokens of LLM spans only."""
+    if fixture_set.span_kind != "LLM":
+        return 0, 0
+    tokens = [line.tokens for line in fixture_set.expected().values() if line.tokens]
+    return sum(t[0] for t in tokens), sum(t[1] or 0 for t in tokens)
+
+
+@pytest.mark.parametrize("fixture_set", COMPLETION_SETS, ids=[s.name for s in COMPLETION_SETS])
+def test_every_format_shows_llm_spans_with_model_tokens_and_messages(replays: Replays, fixture_set: FixtureSet) -> None:
+    """Every provider's completions are LLM spans in Phoenix, with their model, tokens and messages.
+
+    Per request: kind LLM; ``llm.model_name`` (the request's model, else the job's ``--model``,
+    else the response's); ``llm.provider``; ERROR status on failed lines; ``llm.token_count.*``
+    equal to the line's usage; the first user text among the input messages, the answer's text
+    (or refusal) and its reasoning among the output messages. The trace list adds the tokens up.
+
+    What Phoenix (20.26) shows less of, by provider:
+    - Together AI, Fireworks AI: no ``llm.provider``. Phoenix maps only the GenAI provider names
+      it knows (openai, anthropic, azure.ai.*, aws.bedrock, gcp.*, mistral_ai, groq, cohere,
+      deepseek, perplexity, x_ai) and shows the others as ``llm.system`` only.
+    - Gemini and Vertex AI: a failed line has no model at all (its request names none; the
+      response that would is missing) unless the replay is given ``--model``.
+    - Bedrock Mistral: no token counts, as the output itself has none (only the manifest does).
+    - Llama and Mistral on Bedrock send a raw templated prompt; Phoenix shows it as one user
+      message, template tokens included.
+    - Reasoning (Anthropic thinking, Gemini thoughts, Responses reasoning summaries) is shown, as
+      a ``reasoning`` content part before the text; a redacted thinking block as the placeholder
+      batchtrace writes for it.
+    """
+    replayed = replays.of(fixture_set)
+    _assert_shown(replayed, fixture_set)
+    totals = (replayed.trace["token_count_prompt"], replayed.trace["token_count_completion"])
+    assert totals == _llm_token_totals(fixture_set)
+    assert replayed.trace["token_count_prompt"] == replayed.summary["input_tokens"]
+
+
+@pytest.mark.parametrize("fixture_set", OTHER_SETS, ids=[s.name for s in OTHER_SETS])
+def test_other_endpoints_show_as_phoenix_kinds_them(replays: Replays, fixture_set: FixtureSet) -> None:
+    """Embeddings, images, videos and moderations: what Phoenix shows of them, and what it does not.
+
+    - Embeddings (OpenAI, Titan on Bedrock): EMBEDDING spans with ``embedding.model_name`` and
+      ``llm.token_count.prompt``. Not shown: the embedded text (batchtrace sends no messages for
+      it, and OpenInference's ``embedding.embeddings.*`` wants it with its vector); nor do their
+      tokens count in the trace list's totals, which add up LLM spans only.
+    - Images (generations, edits): LLM spans with the prompt, the token usage, and the images as
+      ``image`` content parts (their bytes left out).
+    - Videos: LLM spans with the prompt and an assistant message but nothing in it: Phoenix has no
+      content part for a video, and a video job reports no usage.
+    - Moderations: kind UNKNOWN ("moderation" is no GenAI operation); the model and batchtrace's
+      verdict as the output message, but not the moderated input (kept in batchtrace's raw input).
+    """
+    replayed = replays.of(fixture_set)
+    _assert_shown(replayed, fixture_set)
+    totals = (replayed.trace["token_count_prompt"], replayed.trace["token_count_completion"])
+    assert totals == _llm_token_totals(fixture_set)
+
+
+# --------------------------------------------------------- cost at batch rates
+
+
+def _graphql(phoenix: Phoenix, query: str, **variables: Any) -> dict[str, Any]:
+    """Phoenix's GraphQL API (what its UI reads): the REST API returns no cost."""
+    request = urllib.request.Request(
+        f"{phoenix.base_url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
+        answer = json.load(response)
+    assert not answer.get("errors"), answer
+    return dict(answer["data"])
+
+
+_PROJECT_SPAN_COSTS = """
+query ($id: ID!) { node(id: $id) { ... on Project { spans(first: 10) { edges { node {
+  spanId costSummary { prompt { cost } completion { cost } total { cost } } } } } } } }
+"""
+
+
+def _phoenix_span_costs(phoenix: Phoenix, project: str) -> dict[str, Any]:
+    """Phoenix's own cost summary of each span of ``project``, by span id (``None``: no cost)."""
+    edges = _graphql(phoenix, "{ projects { edges { node { id name } } } }")["projects"]["edges"]
+    [project_id] = [e["node"]["id"] for e in edges if e["node"]["name"] == project]
+    spans = _graphql(phoenix, _PROJECT_SPAN_COSTS, id=project_id)["node"]["spans"]["edges"]
+    return {e["node"]["spanId"]: e["node"]["costSummary"] for e in spans}
+
+
+def test_a_replayed_gpt_4o_mini_span_carries_its_batch_rate_cost(phoenix: Phoenix, tmp_path: Path) -> None:
+    """Phoenix shows batchtrace's batch-rate cost as the span's ``llm.cost.*`` attributes.
+
+    What Phoenix (20.26) does not do: use them. Its cost column (GraphQL ``costSummary``, what the
+    UI shows per span and per trace) is its own estimate from the token counts and its model
+    price table, at realtime rates, so for a batch it shows twice what was charged. This test pins
+    both facts; if a later Phoenix honours ``llm.cost.*``, the last assertion says so.
+    """
+    # Here, not at the top: the provider-format tests above own the module's import block.
+    from datetime import UTC, datetime
+
+    from genai_prices import Usage as PricesUsage
+    from genai_prices import calc_price
+
+    from tests.support.batches import completion_body, request_line, success_line, usage
+
+    created, prompt, completion = 1_795_132_800, 1_200, 300  # 2026-11-20: genai-prices has batch rates
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Classify: refund request"}]}
+    answer = {"role": "assistant", "content": "billing"}
+    result = success_line(
+        "cost-0001",
+        "batch_req_cost_0001",
+        "req_cost_0001",
+        completion_body("chatcmpl-cost", created, "gpt-4o-mini-2024-07-18", answer, "stop", usage(prompt, completion)),
+    )
+    (tmp_path / "input.jsonl").write_text(json.dumps(request_line("cost-0001", body)) + "\n")
+    (tmp_path / "output.jsonl").write_text(json.dumps(result) + "\n")
+    project = "cost-batch-rate"
+    summary = _replay_into(
+        phoenix, project,
+        "--requests", str(tmp_path / "input.jsonl"), "--results", str(tmp_path / "output.jsonl"),
+        "--batch-id", "batch_cost_0001",
+    )  # fmt: skip
+    spans = _wait_for_spans(phoenix, project, 2)
+
+    def charged(context: dict[str, str] | None) -> float:
+        price = calc_price(
+            PricesUsage(input_tokens=prompt, output_tokens=completion),
+            "gpt-4o-mini",
+            provider_id="openai",
+            genai_request_timestamp=datetime.fromtimestamp(created, UTC),
+            price_context=context,
+        )
+        return float(price.total_price)
+
+    batch, realtime = charged({"processing": "batch"}), charged(None)
+    [span] = [s for s in spans if s["name"] != "batch_results"]
+    attrs = span["attributes"]
+    assert attrs["llm.cost.total"] == attrs["gen_ai.usage.cost"] == pytest.approx(batch, rel=1e-9)
+    assert attrs["llm.cost.prompt"] + attrs["llm.cost.completion"] == pytest.approx(batch, rel=1e-9)
+    assert attrs["batchtrace.cost.realtime"] == pytest.approx(realtime, rel=1e-9)
+    assert summary["cost_usd"] == pytest.approx(batch, rel=1e-9)
+    assert _batch_span(spans)["attributes"]["batchtrace.cost_usd"] == pytest.approx(batch, rel=1e-9)
+
+    deadline = time.monotonic() + SPANS_TIMEOUT_S  # costs are inserted after the spans
+    while (shown := _phoenix_span_costs(phoenix, project).get(span["context"]["span_id"])) is None:
+        assert time.monotonic() < deadline, f"Phoenix shows no cost for the span:\n{phoenix.log_tail()}"
+        time.sleep(0.25)
+    assert shown["total"]["cost"] == pytest.approx(realtime, rel=1e-6), shown  # its estimate, not ours

@@ -170,7 +170,10 @@ def test_copies_both_files_beside_the_input_and_returns_the_log_payload(world: W
     folder = f"{PREFIX}{batch_id}/"
     assert world.body(folder + "output.jsonl") == output
     assert world.body(folder + "errors.jsonl") == errors_file
-    assert world.keys(batch_id) == {folder + "output.jsonl", folder + "errors.jsonl"}
+    assert world.keys(batch_id) == {folder + "output.jsonl", folder + "errors.jsonl", folder + "batch.json"}
+    # The final batch object, for the batch_results span's timeline and the counts' reconciliation.
+    stored = json.loads(world.body(folder + "batch.json"))
+    assert (stored["id"], stored["status"]) == (batch_id, event["batch"]["object"]["status"])
     version = world.s3.head_object(Bucket=BUCKET, Key=folder + "output.jsonl")["VersionId"]
     assert payload == {
         "bucket": BUCKET,
@@ -207,7 +210,7 @@ def test_payload_is_what_the_log_function_accepts(world: World) -> None:
 
 
 def test_error_file_is_in_place_before_the_output_file_is_written(world: World) -> None:
-    """The output's creation triggers the S3 path, which must find errors.jsonl already there."""
+    """The output's creation triggers the S3 path, which must find errors.jsonl and batch.json already there."""
     batch_id = new_batch_id()
     folder = f"{PREFIX}{batch_id}/"
     world.api.add_file("file-out3", lines(5, "o"))
@@ -218,7 +221,7 @@ def test_error_file_is_in_place_before_the_output_file_is_written(world: World) 
     world.invoke(event_for(batch_id, output_file_id="file-out3", error_file_id="file-err3"))
 
     assert seen["/v1/files/file-err3/content"] == set()
-    assert seen["/v1/files/file-out3/content"] == {folder + "errors.jsonl"}
+    assert seen["/v1/files/file-out3/content"] == {folder + "errors.jsonl", folder + "batch.json"}
 
 
 @pytest.mark.parametrize("status", ["completed", "expired"])
@@ -243,7 +246,7 @@ def test_no_error_file_writes_only_the_output(world: World) -> None:
 
     payload = world.invoke(event_for(batch_id, output_file_id="file-out5", error_file_id=None))
 
-    assert world.keys(batch_id) == {f"{PREFIX}{batch_id}/output.jsonl"}
+    assert world.keys(batch_id) == {f"{PREFIX}{batch_id}/output.jsonl", f"{PREFIX}{batch_id}/batch.json"}
     assert "errors_key" not in payload
     assert not {"trace_id", "span_id", "traceparent"} & set(payload)
 

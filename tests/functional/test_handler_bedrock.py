@@ -76,12 +76,30 @@ def test_the_bedrock_event_sends_one_span_per_record_without_an_input_file(
 def test_the_manifest_is_reconciled_in_the_summary(handler: ModuleType, bucket: Any, receiver: OtlpReceiver) -> None:
     manifest = json.loads((FIXTURES / "manifest.json.out").read_text(encoding="utf-8"))
     summary = handler.lambda_handler(copy.deepcopy(EVENT), FakeLambdaContext())
-    reconciliation = summary["reconciliation"]
-    assert reconciliation["source"] == "manifest.json.out"
-    assert reconciliation["provider"]["results"] == manifest["totalRecordCount"]
-    assert reconciliation["seen"]["results"] == summary["results"]
-    agree = all(reconciliation["provider"][k] == summary[k] for k in reconciliation["provider"])
-    assert reconciliation["agree"] is agree
+    lines = _lines()
+    failed = sum(1 for line in lines if "error" in line)
+    assert summary["reconciliation"] == {
+        "source": "manifest.json.out",
+        "provider": {
+            "total": manifest["totalRecordCount"],
+            "processed": manifest["processedRecordCount"],
+            "succeeded": manifest["successRecordCount"],
+            "failed": manifest["errorRecordCount"],
+            "input_tokens": manifest["inputTokenCount"],
+            "output_tokens": manifest["outputTokenCount"],
+        },
+        "seen": {
+            "total": len(lines),
+            "processed": len(lines),
+            "succeeded": len(lines) - failed,
+            "failed": failed,
+            "input_tokens": summary["input_tokens"],
+            "output_tokens": summary["output_tokens"],
+        },
+        "agree": True,
+    }
+    batch_span = next(s for s in delivered(receiver, len(lines) + 1) if s.name == "batch_results")
+    assert batch_span.attributes["batchtrace.reconciliation.agree"] is True
 
 
 def test_a_manifest_that_disagrees_is_reported_not_failed(
@@ -92,7 +110,11 @@ def test_a_manifest_that_disagrees_is_reported_not_failed(
     bucket.put_object(Bucket=BUCKET, Key=f"{FOLDER}/manifest.json.out", Body=json.dumps(manifest).encode())
     summary = handler.lambda_handler(copy.deepcopy(EVENT), FakeLambdaContext())
     assert summary["reconciliation"]["agree"] is False
+    assert summary["reconciliation"]["provider"]["total"] == summary["reconciliation"]["seen"]["total"] + 5
     assert summary["spans_failed"] == 0
+    batch_span = next(s for s in delivered(receiver, summary["spans_built"]) if s.name == "batch_results")
+    assert batch_span.attributes["batchtrace.reconciliation.agree"] is False
+    assert batch_span.attributes["batchtrace.reconciliation.provider.total"] == manifest["totalRecordCount"]
 
 
 def test_a_manifest_object_never_runs_the_function(handler: ModuleType, bucket: Any, receiver: OtlpReceiver) -> None:

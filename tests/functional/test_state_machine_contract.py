@@ -256,3 +256,30 @@ def test_missing_input_file_ends_in_traces_not_delivered(lifecycle: Lifecycle) -
     assert run.status == "FAILED" and run.end_state == "TracesNotDelivered"
     assert "MissingFileError" in (run.cause or "") and "input.jsonl" in (run.cause or "")
     assert run.step("LogBatchResults").attempts == 1, "a missing file is not retried"
+
+
+# --------------------------------------------------------------------------- a batch with no files
+
+
+def test_failed_batch_is_logged_in_the_submitting_trace_before_the_execution_fails(lifecycle: Lifecycle) -> None:
+    """LogFailedBatch hands the real function the state: one batch_results span, in ERROR, in the caller's trace."""
+    batch_id = "batch_" + "f" * 24
+    errors = {
+        "object": "list",
+        "data": [{"code": "invalid_json_line", "message": "not JSON", "param": None, "line": 3}],
+    }
+    lifecycle.api.set_batch(batch_id, batch_object(batch_id, "failed", errors=errors, created_at=1_787_011_200))
+    trace_id, span_id = "f928e55f9973eedc2351a29c36377768", "fedc642ff8c46be9"
+
+    run = lifecycle.run({"batch_id": batch_id, "trace_id": trace_id, "span_id": span_id})
+
+    assert (run.status, run.end_state) == ("FAILED", "BatchFailed")
+    assert "invalid_json_line" in (run.cause or "")
+    summary = run.step("LogFailedBatch").output["logged"]["summary"]
+    assert (summary["batch_id"], summary["trace_id"], summary["spans_exported"]) == (batch_id, trace_id, 1)
+    assert lifecycle.receiver.wait_for_spans(1)
+    [span] = lifecycle.receiver.spans
+    assert (span.name, span.trace_id, span.parent_span_id) == ("batch_results", trace_id, span_id)
+    assert span.status_code == "ERROR" and "line 3: invalid_json_line: not JSON" in span.status_message
+    assert {"batch.created", "batch.failed"} <= {e.name for e in span.events}
+    assert_under_payload_limit(run)

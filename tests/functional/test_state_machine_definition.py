@@ -255,8 +255,11 @@ def test_batch_status_choice_covers_every_openai_status() -> None:
             routes[leaf["StringEquals"]] = rule["Next"]
     assert routes["completed"] == routes["expired"] == "FetchBatchFiles"
     for status, error in (("failed", "BatchFailed"), ("cancelled", "BatchCancelled")):
-        assert states[routes[status]]["Type"] == "Fail", status
-        assert states[routes[status]]["Error"] == error
+        # The batch's span is logged first; whatever becomes of that, the execution fails clearly.
+        log = states[routes[status]]
+        assert log["Type"] == "Task" and log["Parameters"]["FunctionName"] == LOG_ARN, status
+        assert {log["Next"], *(catch["Next"] for catch in log["Catch"])} == {error}, status
+        assert states[error]["Type"] == "Fail" and states[error]["Error"] == error
     for status in NON_TERMINAL:
         assert states[routes[status]]["Type"] == "Wait", status
         assert states[routes[status]]["Next"] == "GetBatch"

@@ -20,7 +20,9 @@ test (bytes, a folder, S3, the library's lists). Three recipes:
 :func:`large_batch`
     The benchmark's: ``requests`` requests of about ``content_bytes`` of prompt each, ~1% without a
     result and ~2% expired, streamed straight to files (each line is a function of its index, so
-    the shuffled output file is written by regenerating lines, never by holding them).
+    the shuffled output file is written by regenerating lines, never by holding them). Its
+    ``shape`` (:data:`SHAPES`) varies what users' batches vary: ASCII or multilingual text, raw or
+    escaped JSON, short or long conversations, tools, large completions, many errors.
 
 The two small recipes give a :class:`Batch` in memory (nothing is written until asked); every
 recipe can also be streamed to files with :func:`stream`.
@@ -46,12 +48,14 @@ __all__ = [
     "OK",
     "ORPHAN",
     "ROLES",
+    "SHAPES",
     "TOOL_CALL",
     "Batch",
     "BatchFiles",
     "Entry",
     "Fate",
     "Recipe",
+    "Shape",
     "batch_object",
     "build",
     "fault_batch",
@@ -592,6 +596,10 @@ class Recipe(ABC):
         """Results without a request, after the ``n`` requests."""
         return []
 
+    def encode(self, role: str, i: int, line: Line) -> bytes:
+        """How entry ``i``'s line is written in file ``role`` (compact UTF-8, as OpenAI writes)."""
+        return _dumps(line)
+
 
 def _layout(recipe: Recipe, where: Sequence[str | None], has_request: Sequence[bool]) -> dict[str, FileLines]:
     """Which entry's line is on which line of which file, with the recipe's shuffle."""
@@ -629,13 +637,13 @@ def stream(recipe: Recipe, directory: Path) -> BatchFiles:
             where.append(current.file)
             has_request.append(current.request is not None)
             if current.request is not None:
-                fh.write(_dumps(current.request) + b"\n")
+                fh.write(recipe.encode("input", k, current.request) + b"\n")
     files = _layout(recipe, where, has_request)
     for role in ("output", "errors"):
         with paths[role].open("wb") as fh:
             for item in files[role]:
                 assert isinstance(item, int)
-                fh.write(_dumps(_line_of(entry(item), role)) + b"\n")
+                fh.write(recipe.encode(role, item, _line_of(entry(item), role)) + b"\n")
     results = len(files["output"]) + len(files["errors"])
     return replace(paths, requests=len(files["input"]), results=results)
 
@@ -984,20 +992,101 @@ _VOCABULARY = (
     "incident postmortem deployment rollback migration database index query timeout region replica backup "
     "restore encryption compliance"
 )
+#: Latin with accents, Japanese, Cyrillic and emoji (astral: a surrogate pair once escaped), among English.
+_MULTILINGUAL = (
+    "café résumé naïve Größe Straße façade piñata déjà-vu señor crème brûlée élève garçon échéance Æsir "
+    "注文 配送 請求書 返金 確認 お客様 状況 対応 問題 解決 予定 連絡 ありがとうございます 申し訳ありません "
+    "заказ доставка счёт возврат клиент проблема решение статус оплата подписка "
+    "🚀 🎉 👍 🙏 📦 💳 ✅ ❌ 🔥 😊 "
+)
 LARGE_MODEL = "gpt-4o-mini"
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What the benchmark's requests look like; :data:`SHAPES` names the ones users have.
+
+    ``content_bytes`` (the recipe's) is the UTF-8 size of each request's prompt text whatever the
+    shape, so shapes differ in how the same amount of text is laid out, not in how much there is.
+    ``escaped_share`` of the input lines are written the way ``json.dumps`` writes by default (every
+    non-ASCII character a ``\\uXXXX`` escape, ``", "`` and ``": "`` separators); the rest compact
+    raw UTF-8, as OpenAI writes. ``turns`` user messages make the conversation (each earlier one
+    answered by the assistant); ``tools`` tool definitions go with every request, with a tool round
+    trip in its history and a tool call in half the replies. ``error_share`` of the requests fail
+    (expired, and HTTP 400/429/500 when ``http_errors``), ``no_result_share`` get no result.
+    """
+
+    name: str
+    multilingual: bool = False
+    escaped_share: float = 0.0
+    turns: int = 1
+    tools: int = 0
+    completion_bytes: int = 600
+    error_share: float = 0.02
+    http_errors: bool = False
+    no_result_share: float = 0.01
+
+
+#: The shapes the benchmark covers (``--shapes``), ASCII first: the figure the README long quoted.
+SHAPES: dict[str, Shape] = {
+    shape.name: shape
+    for shape in (
+        Shape("ascii"),
+        Shape("multilingual", multilingual=True),
+        Shape("multilingual-escaped", multilingual=True, escaped_share=0.5),
+        Shape("long-conversation", turns=10),
+        Shape("tool-heavy", tools=8),
+        Shape("large-completion", completion_bytes=4000),
+        Shape("error-heavy", error_share=0.5, http_errors=True),
+    )
+}
+
+
 @cache
-def _corpus(seed: int) -> str:
-    """256 KB of words from the vocabulary; each request's text is a window of it."""
+def _corpus(seed: int, multilingual: bool = False) -> str:
+    """256 K words of the vocabulary (a quarter multilingual when asked); each text is a window of it."""
     rng, words = random.Random(seed), _VOCABULARY.split()
-    return " ".join(rng.choice(words) for _ in range(32_768))
+    foreign = _MULTILINGUAL.split()
+    if not multilingual:
+        return " ".join(rng.choice(words) for _ in range(32_768))
+    return " ".join(rng.choice(foreign) if rng.random() < 0.25 else rng.choice(words) for _ in range(32_768))
 
 
-def _window(seed: int, rng: random.Random, size: int) -> str:
-    corpus = _corpus(seed)
-    start = corpus.index(" ", rng.randrange(len(corpus) - size - 20)) + 1
-    return corpus[start : start + size]
+@cache
+def _bytes_per_char(seed: int, multilingual: bool) -> float:
+    corpus = _corpus(seed, multilingual)
+    return len(corpus.encode()) / len(corpus)
+
+
+def _window(seed: int, rng: random.Random, size: int, multilingual: bool = False) -> str:
+    """About ``size`` UTF-8 bytes of text, starting at a word."""
+    corpus = _corpus(seed, multilingual)
+    chars = max(1, int(size / _bytes_per_char(seed, multilingual)))
+    start = corpus.index(" ", rng.randrange(len(corpus) - chars - 20)) + 1
+    return corpus[start : start + chars]
+
+
+def _bench_tools(count: int) -> list[Line]:
+    """``count`` function definitions with a JSON schema each, as tool-heavy requests send them."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": f"tool_{k}_lookup",
+                "description": f"Look up record kind {k} by its id and return its status, owner and history.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "record_id": {"type": "string", "description": "The record's id."},
+                        "include_history": {"type": "boolean"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    "required": ["record_id"],
+                },
+            },
+        }
+        for k in range(count)
+    ]
 
 
 @dataclass
@@ -1005,43 +1094,100 @@ class _LargeRecipe(Recipe):
     n: int
     content_bytes: int
     seed: int
+    shape: Shape = field(default_factory=lambda: SHAPES["ascii"])
     batch_id: str = "batch_bench000000000000000000"
     created_at: int = 1_790_000_000
     completed_at: int = 1_790_000_000 + 7200
     system: str = ""
 
     def __post_init__(self) -> None:
-        self.system = _window(self.seed, random.Random(self.seed), self.content_bytes // 4)  # one for every request
+        # One system prompt for every request, as a batch built from one template has.
+        self.system = self.text(random.Random(self.seed), self.content_bytes // 4)
+
+    def text(self, rng: random.Random, size: int) -> str:
+        return _window(self.seed, rng, size, self.shape.multilingual)
+
+    def custom_id(self, i: int) -> str:
+        return f"tâche-{i:06d}" if self.shape.multilingual else f"request-{i:06d}"
+
+    def messages(self, rng: random.Random) -> list[Line]:
+        """The conversation: the system prompt, then ``turns`` user messages (earlier ones answered)."""
+        shape = self.shape
+        messages: list[Line] = [{"role": "system", "content": self.system}]
+        turn_bytes = (self.content_bytes - self.content_bytes // 4) // (2 * shape.turns - 1)
+        for _ in range(shape.turns - 1):
+            messages.append({"role": "user", "content": self.text(rng, turn_bytes)})
+            messages.append({"role": "assistant", "content": self.text(rng, turn_bytes)})
+        if shape.tools:
+            call = {"id": "call_lookup_0", "type": "function",
+                    "function": {"name": "tool_0_lookup", "arguments": '{"record_id":"R-1029"}'}}  # fmt: skip
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            messages.append({"role": "tool", "tool_call_id": "call_lookup_0", "content": self.text(rng, 200)})
+        messages.append({"role": "user", "content": self.text(rng, turn_bytes)})
+        return messages
+
+    def body(self, rng: random.Random) -> Line:
+        body: Line = {"model": LARGE_MODEL, "messages": self.messages(rng), "max_tokens": 400, "temperature": 0.2}
+        if self.shape.tools:
+            body["tools"] = _bench_tools(self.shape.tools)
+            body["tool_choice"] = "auto"
+        return body
+
+    def reply(self, i: int, rng: random.Random) -> tuple[Line, str]:
+        if self.shape.tools and rng.random() < 0.5:
+            arguments = json.dumps({"record_id": f"R-{i}", "include_history": True, "note": self.text(rng, 80)})
+            call = {"id": f"call_{i:024x}", "type": "function",
+                    "function": {"name": f"tool_{i % self.shape.tools}_lookup", "arguments": arguments}}  # fmt: skip
+            return {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None}, "tool_calls"
+        return {"role": "assistant", "content": self.text(rng, self.shape.completion_bytes), "refusal": None}, "stop"
+
+    def failure(self, i: int, fortune: float, custom_id: str, fate: Fate, body: Line) -> Entry:
+        """A request that failed: expired, or (``http_errors``) half of them an HTTP error."""
+        line_id = f"batch_req_{i:024x}"
+        if self.shape.http_errors and fortune < self.shape.no_result_share + self.shape.error_share / 2:
+            status, error = _HTTP_ERRORS[i % 3]
+            result = http_error_line(custom_id, line_id, f"req_{i:032x}", status, dict(error))
+            fate = replace(fate, kind=HTTP_ERROR, error_type=error_type_of(error), status_code=status)
+            return Entry(custom_id, fate, request_line(custom_id, body), result)
+        fate = replace(fate, kind=EXPIRED, error_type="batch_expired")
+        return Entry(custom_id, fate, request_line(custom_id, body), expired_line(custom_id, line_id))
 
     def entry(self, i: int) -> Entry:
-        rng, custom_id, system = _rng("large", self.seed, i), f"request-{i:06d}", self.system
-        user = _window(self.seed, rng, self.content_bytes - len(system))
-        body = {
-            "model": LARGE_MODEL,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            "max_tokens": 400,
-            "temperature": 0.2,
-        }
+        rng, custom_id, shape = _rng("large", self.seed, i), self.custom_id(i), self.shape
+        body = self.body(rng)
         fate = Fate(kind=OK, model=LARGE_MODEL)
-        fortune, line_id = rng.random(), f"batch_req_{i:024x}"
-        if fortune < 0.01:
+        fortune = rng.random()
+        if fortune < shape.no_result_share:
             return Entry(
                 custom_id, replace(fate, kind=NO_RESULT, error_type="no_result"), request_line(custom_id, body)
             )
-        if fortune < 0.03:
-            fate = replace(fate, kind=EXPIRED, error_type="batch_expired")
-            return Entry(custom_id, fate, request_line(custom_id, body), expired_line(custom_id, line_id))
+        if fortune < shape.no_result_share + shape.error_share:
+            return self.failure(i, fortune, custom_id, fate, body)
         prompt = self.content_bytes // 4
-        message = {"role": "assistant", "content": _window(self.seed, rng, 600), "refusal": None}
+        message, finish = self.reply(i, rng)
         completion = completion_body(
-            f"chatcmpl-{i:020x}", self.created_at + i // 10, "gpt-4o-mini-2024-07-18", message, "stop",
+            f"chatcmpl-{i:020x}", self.created_at + i // 10, "gpt-4o-mini-2024-07-18", message, finish,
             usage(prompt, 150), system_fingerprint="fp_bench",
         )  # fmt: skip
-        fate = replace(fate, has_usage=True, input_tokens=prompt, output_tokens=150, finish_reason="stop")
-        result = success_line(custom_id, line_id, f"req_{i:032x}", completion)
+        fate = replace(fate, has_usage=True, input_tokens=prompt, output_tokens=150,
+                       finish_reason={"tool_calls": "tool_call"}.get(finish, finish))  # fmt: skip
+        result = success_line(custom_id, f"batch_req_{i:024x}", f"req_{i:032x}", completion)
         return Entry(custom_id, fate, request_line(custom_id, body), result)
 
+    def encode(self, role: str, i: int, line: Line) -> bytes:
+        """``escaped_share`` of the input lines as ``json.dumps`` writes by default; the rest compact UTF-8."""
+        if role == "input" and _rng("large-escape", self.seed, i).random() < self.shape.escaped_share:
+            return json.dumps(line).encode()
+        return _dumps(line)
 
-def large_batch(directory: Path, requests: int, content_bytes: int = 3000, seed: int = 1) -> BatchFiles:
-    """Stream the benchmark's batch to ``directory``: ``requests`` requests of ~``content_bytes`` of prompt each."""
-    return stream(_LargeRecipe(n=requests, content_bytes=content_bytes, seed=seed), directory)
+
+def large_batch(
+    directory: Path, requests: int, content_bytes: int = 3000, seed: int = 1, shape: Shape | str = "ascii"
+) -> BatchFiles:
+    """Stream the benchmark's batch to ``directory``: ``requests`` requests of ~``content_bytes`` of prompt each.
+
+    ``shape`` (a :class:`Shape` or a name in :data:`SHAPES`) decides the text, the line encoding,
+    the conversation's length, the tools, the size of the completions and the share of errors.
+    """
+    chosen = SHAPES[shape] if isinstance(shape, str) else shape
+    return stream(_LargeRecipe(n=requests, content_bytes=content_bytes, seed=seed, shape=chosen), directory)

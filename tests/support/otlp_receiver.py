@@ -26,6 +26,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -58,7 +62,8 @@ __all__ = [
 DROPPED = 0
 
 _PROTOBUF = "application/x-protobuf"
-_ACCEPTED_SUFFIXES = ("/v1/traces", "/v2/traces")
+_METRICS_SUFFIX = "/v1/metrics"
+_ACCEPTED_SUFFIXES = ("/v1/traces", "/v2/traces", _METRICS_SUFFIX)
 _EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 _SPAN_KIND_PREFIX = "SPAN_KIND_"
 _STATUS_CODE_PREFIX = "STATUS_CODE_"
@@ -83,6 +88,8 @@ class ReceivedRequest:
     status: int
     decoded_size: int = 0
     received_at: float = 0.0
+    #: Metric data points in an accepted ``/v1/metrics`` request.
+    point_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -358,6 +365,7 @@ class OtlpReceiver(LoopbackServer):
         self._span_count = 0
         self._attempts = 0
         self._errors: list[str] = []
+        self._metric_points: list[Any] = []  # tests.support.otlp_metrics.ReceivedPoint
 
     def shutdown(self, timeout: float | None = None) -> None:
         """:meth:`stop` under the name the receiver has always had."""
@@ -367,6 +375,11 @@ class OtlpReceiver(LoopbackServer):
     def endpoint(self) -> str:
         """``http://127.0.0.1:<port>/v1/traces``: what ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` takes."""
         return f"{self.base_url}/v1/traces"
+
+    @property
+    def metrics_endpoint(self) -> str:
+        """``http://127.0.0.1:<port>/v1/metrics``: what ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` takes."""
+        return f"{self.base_url}{_METRICS_SUFFIX}"
 
     # ------------------------------------------------------------------ faults
 
@@ -432,6 +445,28 @@ class OtlpReceiver(LoopbackServer):
         with self._lock:
             return [r.status for r in self._requests]
 
+    @property
+    def metric_points(self) -> list[Any]:
+        """Decoded metric data points (``tests.support.otlp_metrics.ReceivedPoint``) from 2xx-answered requests."""
+        with self._lock:
+            return list(self._metric_points)
+
+    def metric_requests(self) -> list[ReceivedRequest]:
+        """The requests (of any outcome) made to ``/v1/metrics``."""
+        with self._lock:
+            return [r for r in self._requests if r.path.split("?", 1)[0].rstrip("/").endswith(_METRICS_SUFFIX)]
+
+    def wait_for_metric_points(self, n: int, timeout: float = 10) -> bool:
+        """Block until at least ``n`` metric data points were accepted; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._metric_points) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
     def spans_by_name(self, name: str) -> list[ReceivedSpan]:
         with self._lock:
             return [s for s in self._spans if s.name == name]
@@ -474,6 +509,7 @@ class OtlpReceiver(LoopbackServer):
             self._span_count = 0
             self._attempts = 0
             self._errors.clear()
+            self._metric_points.clear()
 
     # ------------------------------------------------------------------ internals
 
@@ -495,6 +531,7 @@ class OtlpReceiver(LoopbackServer):
         status: int,
         span_count: int = 0,
         spans: list[ReceivedSpan] | None = None,
+        points: list[Any] | None = None,
     ) -> None:
         headers: dict[str, str] = {}
         for key, value in handler.headers.items():
@@ -508,6 +545,7 @@ class OtlpReceiver(LoopbackServer):
             status=status,
             decoded_size=decoded_size,
             received_at=time.time(),
+            point_count=len(points or ()),
         )
         with self._cond:
             self._requests.append(request)
@@ -515,6 +553,8 @@ class OtlpReceiver(LoopbackServer):
                 self._span_count += span_count
                 if spans:
                     self._spans.extend(spans)
+                if points:
+                    self._metric_points.extend(points)
             self._cond.notify_all()
 
     def _handle(self, handler: _Handler, *, method_allowed: bool = True) -> None:
@@ -573,6 +613,9 @@ class OtlpReceiver(LoopbackServer):
             message = f"body {len(data)} > {faults.max_body_bytes} bytes"
             self._reply_error(handler, 413, message, len(body), None, len(data))
             return
+        if path.endswith(_METRICS_SUFFIX):
+            self._accept_metrics(handler, len(body), data, ok_status)
+            return
         self._accept(handler, len(body), data, ok_status)
 
     def _inject_faults(
@@ -614,6 +657,18 @@ class OtlpReceiver(LoopbackServer):
             handler, body_size=body_size, decoded_size=len(data), status=ok_status, span_count=span_count, spans=spans
         )
         handler.send_reply(ok_status, _EMPTY_RESPONSE)
+
+    def _accept_metrics(self, handler: _Handler, body_size: int, data: bytes, ok_status: int) -> None:
+        """Decode an ExportMetricsServiceRequest, record its data points, then answer ``ok_status``."""
+        from tests.support.otlp_metrics import decode_metrics  # it imports this module's value decoder
+
+        try:
+            points = decode_metrics(ExportMetricsServiceRequest.FromString(data))
+        except (ValueError, DecodeError) as exc:
+            self._reply_error(handler, 400, f"invalid ExportMetricsServiceRequest: {exc}", body_size, None, len(data))
+            return
+        self._record(handler, body_size=body_size, decoded_size=len(data), status=ok_status, points=points)
+        handler.send_reply(ok_status, ExportMetricsServiceResponse().SerializeToString())
 
     def _reply_error(
         self,

@@ -22,6 +22,7 @@ import pytest
 from batchtrace.content import DEFAULT_MAX_CONTENT_LENGTH, ContentPolicy
 from batchtrace.extract.base import ExtractContext, keep
 from batchtrace.extract.openai import ADAPTER
+from batchtrace.lifecycle import BatchLifecycle, lifecycle_of
 from batchtrace.record import Failure, Record, Usage
 from batchtrace.send.encode import encode_request
 from batchtrace.tally import Tally
@@ -29,7 +30,7 @@ from batchtrace.trace_link import TraceLink, resolve_link
 from batchtrace.write.compat import write_compat
 from batchtrace.write.genai import write_genai
 from batchtrace.write.identity import write_identity
-from batchtrace.write.spans import BatchTimes, SpanFactory, WriterSet
+from batchtrace.write.spans import SpanFactory, WriterSet
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -106,7 +107,7 @@ def factory(
         batch_id=batch_id,
         capture=capture,
         writers=writers,
-        times=BatchTimes.from_batch(batch),
+        lifecycle=lifecycle_of(batch) or BatchLifecycle(),
         resource=RESOURCE,
         now_ns=now_ns,
     )
@@ -848,13 +849,16 @@ def test_batch_span_never_ends_before_it_starts_or_in_the_future() -> None:
 
 
 def test_batch_times_from_the_batch_object() -> None:
-    """The batch's ``created_at`` starts the lifecycle; ``completed_at`` (else ``expired_at``...) ends it."""
-    assert BatchTimes.from_batch(None) == BatchTimes()
-    assert BatchTimes.from_batch({}) == BatchTimes()
-    times = BatchTimes.from_batch({"created_at": 100, "completed_at": 200, "expired_at": 300})
-    assert times == BatchTimes(100 * NS, 200 * NS)
-    assert BatchTimes.from_batch({"created_at": 100, "completed_at": None, "expired_at": 300}).ended_ns == 300 * NS
-    assert BatchTimes.from_batch({"created_at": "2026-08-17T10:00:00Z", "completed_at": True}) == BatchTimes()
+    """The batch's ``created_at`` starts the lifecycle; its final state's timestamp ends it.
+
+    (Every provider's shape is covered in ``test_lifecycle.py``.)
+    """
+    lifecycle = lifecycle_of({"created_at": 100, "completed_at": None, "expired_at": 300})
+    assert lifecycle is not None
+    assert (lifecycle.created_ns, lifecycle.ended_ns) == (100 * NS, 300 * NS)
+    odd = lifecycle_of({"created_at": "2026-08-17T10:00:00Z", "completed_at": True})
+    assert odd is not None
+    assert odd.ended_ns is None
 
 
 # --------------------------------------------------------------------------- the OTLP encoder oracle

@@ -1,7 +1,8 @@
 """batchtrace: OpenAI Batch API results as OpenTelemetry chat-completion spans.
 
 The public surface is small: :func:`log_batch_results` (the library call), :func:`run_batch`
-(streams in, summary out), :func:`run_s3_batch` (a batch in S3), the :class:`Summary` they
+(streams in, summary out), :func:`run_s3_batch` (a batch in S3), :func:`log_batch_status` (a
+batch that failed or was cancelled, from its object alone), the :class:`Summary` they
 return, and the typed errors.
 """
 
@@ -16,6 +17,8 @@ from batchtrace.errors import (
     InvalidTraceContextError,
     MissingFileError,
 )
+from batchtrace.lifecycle import BatchLifecycle
+from batchtrace.lifecycle.status import log_batch_status
 from batchtrace.run import run_batch
 from batchtrace.s3_batch import BatchLocation, FileNames, run_s3_batch
 from batchtrace.send.delivery import DeliveryPolicy
@@ -24,6 +27,7 @@ from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint
 
 __all__ = [
+    "BatchLifecycle",
     "BatchLocation",
     "BatchtraceError",
     "ContentPolicy",
@@ -38,6 +42,7 @@ __all__ = [
     "TraceHint",
     "__version__",
     "log_batch_results",
+    "log_batch_status",
     "run_batch",
     "run_s3_batch",
 ]

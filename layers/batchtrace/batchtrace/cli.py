@@ -21,9 +21,11 @@ from batchtrace import __version__, cli_fetch
 from batchtrace.content import ContentPolicy
 from batchtrace.errors import InputError, MissingFileError
 from batchtrace.extract import provider_names
+from batchtrace.lifecycle import BatchLifecycle, require_lifecycle
 from batchtrace.run import run_batch
 from batchtrace.send.delivery import DeliveryPolicy
 from batchtrace.tally import Summary
+from batchtrace.timestamps import MODES, TimestampPolicy
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_USAGE = 0, 1, 2
@@ -54,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--parent-span-id", help="16-hex span id to nest the batch_results span under")
     replay.add_argument("--traceparent", help="W3C traceparent: completions nest directly under that span")
     replay.add_argument("--trace-json", type=Path, help="a trace.json (trace ids and OpenAI's batch object)")
+    replay.add_argument(
+        "--batch-json",
+        type=Path,
+        help="the provider's batch object or job (OpenAI, Anthropic, Bedrock, Gemini, Vertex AI, Mistral...):"
+        " batch_results spans its lifecycle and its counts are reconciled with the files",
+    )
     replay.add_argument("--batch-id", help="the OpenAI batch id (default: from --trace-json, else none)")
     replay.add_argument(
         "--provider",
@@ -63,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--model", help="the model, for formats whose lines do not name it (Mistral, Gemini)")
     replay.add_argument("--no-content", action="store_true", help="leave message text out of the spans")
+    replay.add_argument(
+        "--timestamps",
+        choices=MODES,
+        help="original: spans at the provider's times (default, or BATCHTRACE_TIMESTAMPS); processing: at"
+        " the time of replay, for backends that reject old spans (the provider's times stay as attributes)",
+    )
     replay.add_argument(
         "--max-time",
         type=float,
@@ -85,11 +99,11 @@ def _open(path: Path, what: str, stack: contextlib.ExitStack) -> IO[bytes]:
         raise InputError(f"{what} is not readable: {path}") from None
 
 
-def _trace_json(path: Path) -> dict[str, Any]:
+def _trace_json(path: Path, what: str = "trace.json") -> dict[str, Any]:
     try:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise MissingFileError("trace.json", str(path)) from None
+        raise MissingFileError(what, str(path)) from None
     except orjson.JSONDecodeError:
         raise InputError(f"{path} is not valid JSON") from None
     if not isinstance(data, dict):
@@ -132,10 +146,18 @@ def _report(summary: Summary) -> int:
     return EXIT_OK
 
 
+def _batch(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Any] | BatchLifecycle | None:
+    """``--batch-json`` (a user's file: of no known shape, it is an error), else ``trace.json``'s ``batch``."""
+    if args.batch_json:
+        return require_lifecycle(_trace_json(args.batch_json, "batch object"), str(args.batch_json))
+    batch = doc.get("batch")
+    return batch if isinstance(batch, dict) else None
+
+
 def replay(args: argparse.Namespace) -> int:
     _check(args)
     doc = _trace_json(args.trace_json) if args.trace_json else {}
-    batch = doc.get("batch") if isinstance(doc.get("batch"), dict) else None
+    batch = _batch(args, doc)
     with contextlib.ExitStack() as stack:
         requests = _open(args.requests, "requests file", stack) if args.requests else None
         results = [(str(args.results), _open(args.results, "results file", stack))]
@@ -148,6 +170,7 @@ def replay(args: argparse.Namespace) -> int:
             batch=batch,
             hint=_hint(args, doc),
             content=_content(args),
+            timestamps=TimestampPolicy(args.timestamps) if args.timestamps else None,
             input_name=str(args.requests or "requests"),
             provider=args.provider or _doc_str(doc, "provider"),
             model=args.model or _doc_str(doc, "model"),

@@ -19,27 +19,34 @@ from opentelemetry.sdk.resources import Resource
 from batchtrace.content import ContentPolicy
 from batchtrace.errors import InputError
 from batchtrace.extract import FormatAdapter, adapter_named, detect
+from batchtrace.lifecycle import BatchLifecycle, lifecycle_of, lifecycle_or_warn
+from batchtrace.lifecycle.link import hint_with_stored_traceparent
 from batchtrace.read.jsonl import Readable, parse_object
 from batchtrace.send.delivery import DeliveryPolicy
 from batchtrace.send.otlp_config import OtlpConfig
+from batchtrace.timestamps import TimestampPolicy
 from batchtrace.trace_link import TraceHint
-from batchtrace.write.spans import BatchTimes, WriterSet
+from batchtrace.write.spans import WriterSet
 
 #: How much of a file detection looks at: enough lines to get past a few malformed ones.
 PEEK_BYTES = 1 << 20
 PEEK_LINES = 20
 
 
-def peek_objects(stream: Readable) -> tuple[Readable, list[tuple[int, dict[str, Any]]]]:
-    """The first JSON objects of ``stream`` (with line numbers), and a stream that still starts at the top."""
+def peek_head(stream: Readable) -> tuple[Readable, bytes]:
+    """The first bytes of ``stream``, and a stream that still starts at the top."""
     if getattr(stream, "seekable", lambda: False)():
         start = stream.tell()  # type: ignore[attr-defined]
         head = stream.read(PEEK_BYTES)
         stream.seek(start)  # type: ignore[attr-defined]
-        rest: Readable = stream
-    else:
-        head = stream.read(PEEK_BYTES)
-        rest = _Prepended(head, stream)
+        return stream, head
+    head = stream.read(PEEK_BYTES)
+    return _Prepended(head, stream), head
+
+
+def peek_objects(stream: Readable) -> tuple[Readable, list[tuple[int, dict[str, Any]]]]:
+    """The first JSON objects of ``stream`` (with line numbers), and a stream that still starts at the top."""
+    rest, head = peek_head(stream)
     found: list[tuple[int, dict[str, Any]]] = []
     for line_no, line in enumerate(head.split(b"\n")[:-1] or [head], start=1):
         obj, _ = parse_object(line)
@@ -116,28 +123,35 @@ class BatchPlan:
     """One batch's settings, resolved once: see :func:`batchtrace.run.run_batch` for each."""
 
     batch_id: str | None = None
-    batch: Mapping[str, Any] | None = None
+    batch: Mapping[str, Any] | BatchLifecycle | None = None
     hint: TraceHint = field(default_factory=TraceHint)
     format: FormatChoice = field(default_factory=FormatChoice)
     model: str | None = None
     content: ContentPolicy = field(default_factory=ContentPolicy.from_env)
     writers: WriterSet = field(default_factory=WriterSet.from_env)
+    timestamps: TimestampPolicy = field(default_factory=TimestampPolicy.from_env)
     otlp: OtlpConfig = field(default_factory=OtlpConfig.resolve)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     resource: Resource | None = None
     workers: int | None = None
     input_name: str = "input"
 
-    @property
-    def times(self) -> BatchTimes:
-        return BatchTimes.from_batch(self.batch)
+    #: The batch's lifecycle, from ``batch`` (a provider's object or job) unless given.
+    lifecycle: BatchLifecycle = field(default_factory=BatchLifecycle)
+
+    def __post_init__(self) -> None:
+        if self.batch is not None and not self.lifecycle.known:
+            self.lifecycle = lifecycle_or_warn(self.batch)
+        # Where the caller and trace.json name no trace, the batch's own metadata may.
+        self.hint = hint_with_stored_traceparent(self.hint, self.lifecycle)
 
 
-def batch_id_of(batch_id: str | None, batch: Mapping[str, Any] | None) -> str | None:
-    """The batch's id: the caller's, else the batch object's."""
+def batch_id_of(batch_id: str | None, batch: Mapping[str, Any] | BatchLifecycle | None) -> str | None:
+    """The batch's id: the caller's, else the batch object's (whatever its provider calls it)."""
     if batch_id:
         return batch_id
-    found = batch.get("id") if batch else None
+    lifecycle = lifecycle_of(batch)
+    found = lifecycle.id if lifecycle is not None else batch.get("id") if isinstance(batch, Mapping) else None
     return found if isinstance(found, str) and found else None
 
 

@@ -13,7 +13,10 @@ writers serialise them as they are.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pricing imports Usage from here
+    from batchtrace.pricing import Cost
 
 #: A JSON value in the GenAI message shapes (dicts, lists, strings, numbers).
 Part = dict[str, Any]
@@ -93,6 +96,8 @@ class Record:
     occurrence: int = 0
     #: Provider-specific attributes (already-named keys), copied onto the span as they are.
     extra: dict[str, AttributeValue] = field(default_factory=dict)
+    #: What the request cost (priced once, by the span worker); ``None``: no usage, or no price known.
+    cost: Cost | None = None
 
     @property
     def failed(self) -> bool:

@@ -8,17 +8,21 @@ exit code, a raised error) is the caller's business too.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchtrace.plan import EMPTY_INPUT, BatchPlan, FormatChoice, batch_id_of
+from batchtrace.lifecycle import BatchLifecycle, Reconciliation, check_counts
+from batchtrace.plan import EMPTY_INPUT, BatchPlan, FormatChoice, batch_id_of, peek_head
+from batchtrace.pricing import prepare_prices
 from batchtrace.read.jsonl import Readable
 from batchtrace.read.match import Matcher, WorkItem
 from batchtrace.read.request_index import RequestIndex
 from batchtrace.send.delivery import OtlpSender
+from batchtrace.send.metrics import send_run_metrics
 from batchtrace.send.workers import ChunkWorker, ForkPool, InlinePool, worker_count
 from batchtrace.tally import Summary, Tally
 from batchtrace.trace_link import TraceHint, TraceLink, resolve_hint
@@ -81,8 +85,23 @@ def _index(plan: BatchPlan, stream: Readable, tally: Tally) -> RequestIndex:
     return index
 
 
-def _link(plan: BatchPlan, index: RequestIndex, on_trace: OnTrace | None) -> tuple[TraceLink, str | None]:
-    key = plan.batch_id or f"input:{index.content_digest}"
+def _batch_key(plan: BatchPlan, index: RequestIndex, results: list[tuple[str, Readable]]) -> str:
+    """What seeds the batch's ids: its id, else a digest of its input, else of its first results.
+
+    A results-only file (Bedrock, Vertex AI) replayed without a batch id gets a trace of its own,
+    the same one on every rerun of the same file.
+    """
+    if plan.batch_id:
+        return plan.batch_id
+    if index.requests or not results:
+        return f"input:{index.content_digest}"
+    name, stream = results[0]
+    stream, head = peek_head(stream)
+    results[0] = (name, stream)
+    return f"results:{hashlib.blake2b(head, digest_size=16).hexdigest()}"
+
+
+def _link(plan: BatchPlan, key: str, on_trace: OnTrace | None) -> tuple[TraceLink, str | None]:
     link, warning = resolve_hint(plan.hint, key)
     if on_trace is not None:
         on_trace(plan.batch_id, link.trace_id_hex)
@@ -123,19 +142,26 @@ def batch_counts(tally: Tally, link_warning: str | None) -> dict[str, Any]:
     counts["malformed_lines"] = tally.malformed_lines
     counts["input_tokens"], counts["output_tokens"] = tally.input_tokens, tally.output_tokens
     counts["completions"] = tally.spans_built
+    counts.update({name: value for name, value in tally.cost_totals().items() if value is not None})
     if link_warning:
         counts["trace_link_warning"] = link_warning
     return counts
 
 
-def _deliver_batch_span(plan: BatchPlan, factory: SpanFactory, tally: Tally, link_warning: str | None) -> None:
+def _deliver_batch_span(
+    plan: BatchPlan, factory: SpanFactory, tally: Tally, link_warning: str | None
+) -> Reconciliation | None:
+    """Send ``batch_results``; the reconciliation of the provider's counts, which goes on it and in the summary."""
+    reconciliation = check_counts(plan.lifecycle, tally, plan.batch_id)
     window = factory.batch_window(tally.earliest_ns, tally.latest_ns)
-    span = factory.batch_span(batch_counts(tally, link_warning), window)
+    span = factory.batch_span(batch_counts(tally, link_warning), window, reconciliation=reconciliation)
+    plan.timestamps.hint_if_old(span.start_time if span else tally.earliest_ns, factory.now_ns, plan.batch_id)
     if span is None:
-        return
+        return reconciliation
     tally.spans_built += 1
     receiver_failing = tally.spans_failed > 0 and tally.spans_exported == 0
     OtlpSender(plan.otlp, plan.delivery, receiver_failing=receiver_failing).send([span], tally)
+    return reconciliation
 
 
 def execute(
@@ -156,26 +182,29 @@ def execute(
         if plan.format.adapter is None and results:
             name, stream = results[0]
             results[0] = (name, plan.format.detect_in(stream, name, request=False))
-        link, link_warning = _link(plan, index, on_trace)
+        link, link_warning = _link(plan, _batch_key(plan, index, results), on_trace)
         factory = SpanFactory(
             link,
             batch_id=plan.batch_id,
             capture=plan.content.capture,
             writers=plan.writers,
-            times=plan.times,
+            lifecycle=plan.lifecycle,
             resource=plan.resource,
+            timestamps=plan.timestamps,
         )
         _deliver_completions(plan, index, factory, results, tally)
-    _deliver_batch_span(plan, factory, tally, link_warning)
+    reconciliation = _deliver_batch_span(plan, factory, tally, link_warning)
     summary = Summary.of(
         tally,
         batch_id=plan.batch_id,
         trace_id=link.trace_id_hex,
         provider=plan.format.adapter.provider if plan.format.adapter else None,
         duration_ms=int((time.monotonic() - started) * 1000),
+        reconciliation=reconciliation.as_dict() if reconciliation else None,
     )
     if summary.spans_failed:
         logger.error("%s", summary.failure_reason())
+    send_run_metrics(plan, tally, factory.resource, summary.duration_ms / 1000)  # best effort, never raises
     return summary
 
 
@@ -184,7 +213,7 @@ def run_batch(
     result_streams: Sequence[tuple[str, Readable]],
     *,
     batch_id: str | None = None,
-    batch: Mapping[str, Any] | None = None,
+    batch: Mapping[str, Any] | BatchLifecycle | None = None,
     hint: TraceHint | None = None,
     provider: str | None = None,
     model: str | None = None,
@@ -195,13 +224,16 @@ def run_batch(
 
     ``input_stream`` is the batch's input file (``None`` for formats whose results carry their
     requests); ``result_streams`` are ``(name, stream)`` pairs: the output file, then the error
-    file if any. ``batch`` is the provider's batch object when known (its timestamps bound the
-    batch span). ``provider`` names the format (detected from the lines otherwise) and
-    ``model`` the model where the lines name none. ``settings`` are :class:`BatchPlan` fields
-    (``otlp``, ``delivery``, ``content``, ``writers``, ``resource``, ``workers``: the number of
-    forked span processes, 0 for this process, ``None`` for ``BATCHTRACE_WORKERS`` or one per
-    core on large batches; ``input_name``). ``on_trace`` is told the batch id and trace id as
-    soon as the trace id is known, so a caller can put it on every log line.
+    file if any. ``batch`` is the provider's batch object or job when known, of any provider, or
+    its :class:`BatchLifecycle`: ``batch_results`` then runs from its creation to its final state
+    with an event per timestamp, and its request counts are reconciled with the files (the
+    summary's ``reconciliation``; a disagreement is a warning). ``provider`` names the format
+    (detected from the lines otherwise) and ``model`` the model where the lines name none.
+    ``settings`` are :class:`BatchPlan` fields (``otlp``, ``delivery``, ``content``, ``writers``,
+    ``timestamps``, ``resource``, ``workers``: the number of forked span processes, 0 for this
+    process, ``None`` for ``BATCHTRACE_WORKERS`` or one per core on large batches; ``input_name``).
+    ``on_trace`` is told the batch id and trace id as soon as the trace id is known, so a caller
+    can put it on every log line.
     Raises :class:`InvalidTraceContextError` for an invalid strict hint and :class:`InputError`
     for a file of no known format, before sending anything.
     """
@@ -214,4 +246,5 @@ def run_batch(
         model=model,
         **given,
     )
+    prepare_prices()  # once a run, before any worker forks (BATCHTRACE_PRICES_UPDATE)
     return execute(plan, input_stream, result_streams, on_trace)

@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 
 from batchtrace.errors import ConfigurationError, MissingFileError
+from batchtrace.lifecycle.stored import stored_lifecycle
 from batchtrace.run import run_batch
-from batchtrace.tally import Summary, reconcile_manifest
+from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
 
 logger = logging.getLogger(__name__)
@@ -278,18 +279,26 @@ def run_s3_batch(
 
     A Bedrock output (``*.jsonl.out``) needs no input file: its lines carry their requests, the
     job id is its folder, and ``manifest.json.out`` beside it is reconciled with what was seen.
+    The batch's lifecycle comes from ``batch.json`` beside the output, else ``trace.json``'s
+    ``batch`` (:func:`~batchtrace.lifecycle.stored.stored_lifecycle`).
     Otherwise raises :class:`MissingFileError` naming the object when the output or input file
     is not there; the error file and ``trace.json`` are optional. ``provider`` and ``model``
     (a function setting) yield to ``trace.json``'s; ``options`` go to :func:`run_batch`.
     """
     opened = _open(s3, location.with_defaults(names))
     location, input_object = opened.location, opened.input_object
+    folder = posixpath.dirname(location.output_key)
     try:
+        batch = stored_lifecycle(
+            opened.batch,
+            lambda name: _read_json(s3, location.bucket, posixpath.join(folder, name)),
+            bedrock=opened.bedrock,
+        )
         summary = run_batch(
             input_object["Body"] if input_object else None,
             opened.results,
             batch_id=opened.batch_id,
-            batch=opened.batch,
+            batch=batch,
             hint=trace_hint_for(location, opened.trace_doc, (input_object or {}).get("Metadata") or {}),
             provider=_str(opened.trace_doc, "provider") or ("bedrock" if opened.bedrock else provider),
             model=_str(opened.trace_doc, "model") or model,
@@ -298,7 +307,4 @@ def run_s3_batch(
         )
     finally:
         opened.close()
-    if opened.bedrock:
-        manifest_key = posixpath.join(posixpath.dirname(location.output_key), BEDROCK_MANIFEST)
-        summary.reconciliation = reconcile_manifest(_read_json(s3, location.bucket, manifest_key), summary)
     return summary

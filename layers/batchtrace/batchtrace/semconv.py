@@ -13,7 +13,11 @@ from typing import Final
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as genai
 from opentelemetry.semconv._incubating.attributes import openai_attributes as openai
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiOperationNameValues
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GenAiOperationNameValues,
+    GenAiTokenTypeValues,
+)
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes, http_attributes
 
 # --------------------------------------------------------------------------- GenAI (semconv)
@@ -94,3 +98,66 @@ RESPAN_LOG_TYPE: Final = "respan.entity.log_type"
 COMPAT_PROMPT_TOKENS: Final = genai.GEN_AI_USAGE_PROMPT_TOKENS
 COMPAT_COMPLETION_TOKENS: Final = genai.GEN_AI_USAGE_COMPLETION_TOKENS
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+
+# --------------------------------------------------------------------------- cost (write/cost.py)
+#: The request's cost in USD at the rate charged: the name Langfuse reads (the conventions have none yet).
+USAGE_COST: Final = "gen_ai.usage.cost"
+#: OpenInference's cost names (Arize, and Phoenix's span attributes), USD at the rate charged.
+LLM_COST_PROMPT: Final = "llm.cost.prompt"
+LLM_COST_COMPLETION: Final = "llm.cost.completion"
+LLM_COST_TOTAL: Final = "llm.cost.total"
+#: What the same usage would have cost through the provider's synchronous API, USD.
+COST_REALTIME: Final = "batchtrace.cost.realtime"
+#: Where the batch rate came from: ``genai-prices``, ``documented-discount`` or ``realtime``.
+COST_SOURCE: Final = "batchtrace.cost.source"
+
+# --------------------------------------------------------------------------- time (timestamps.py)
+#: The batch's own window (epoch seconds) when spans are placed at processing time.
+ORIGINAL_START: Final = "batchtrace.original_start"
+ORIGINAL_END: Final = "batchtrace.original_end"
+
+# --------------------------------------------------------------------------- metrics (send/metrics.py)
+#: The conventions' histogram of tokens per request, by ``gen_ai.token.type``.
+METRIC_TOKEN_USAGE: Final = gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+TOKEN_TYPE_INPUT: Final = GenAiTokenTypeValues.INPUT.value
+TOKEN_TYPE_OUTPUT: Final = GenAiTokenTypeValues.COMPLETION.value  # "output": the enum kept its old name
+#: Completions of a batch by ``batchtrace.outcome`` (``succeeded``, ``failed``, ``expired``, ``no_result``).
+METRIC_BATCH_REQUESTS: Final = "batchtrace.batch.requests"
+#: Seconds from the batch's creation to the start of its processing, and from there to its end.
+METRIC_BATCH_QUEUE_TIME: Final = "batchtrace.batch.queue_time"
+METRIC_BATCH_RUN_TIME: Final = "batchtrace.batch.run_time"
+#: USD, by ``batchtrace.cost.rate``: ``batch`` (the rate charged) and ``realtime`` (the synchronous API's).
+METRIC_BATCH_COST: Final = "batchtrace.batch.cost"
+OUTCOME: Final = "batchtrace.outcome"
+COST_RATE: Final = "batchtrace.cost.rate"
+
+# --------------------------------------------------------------------------- the batch's lifecycle
+#: On ``batch_results`` when the provider's batch object or job is known.
+BATCH_PROVIDER: Final = "batchtrace.batch.provider"
+BATCH_STATUS: Final = "batchtrace.batch.status"
+BATCH_OUTCOME: Final = "batchtrace.batch.outcome"
+BATCH_QUEUE_TIME: Final = "batchtrace.batch.queue_time_s"
+BATCH_RUN_TIME: Final = "batchtrace.batch.run_time_s"
+BATCH_DURATION: Final = "batchtrace.batch.duration_s"
+BATCH_ENDPOINT: Final = "batchtrace.batch.endpoint"
+BATCH_COMPLETION_WINDOW: Final = "batchtrace.batch.completion_window"
+BATCH_MODEL: Final = "batchtrace.batch.model"
+BATCH_FAILURE_REASON: Final = "batchtrace.batch.failure_reason"
+BATCH_VALIDATION_ERRORS: Final = "batchtrace.batch.validation_errors"
+BATCH_COUNTS_SOURCE: Final = "batchtrace.batch.counts_source"
+#: ``+ total``, ``succeeded``, ``failed``, ...: the provider's request counts.
+BATCH_REQUEST_COUNTS_PREFIX: Final = "batchtrace.batch.request_counts."
+#: ``+ input_tokens``, ``output_tokens``: the provider's token totals.
+BATCH_USAGE_PREFIX: Final = "batchtrace.batch.usage."
+#: Span events: ``batch.created``, ``batch.in_progress``, ``batch.completed``... one per timestamp.
+BATCH_EVENT_PREFIX: Final = "batch."
+#: On each lifecycle event: the provider's field it came from (``in_progress_at``, ``endTime``).
+BATCH_EVENT_FIELD: Final = "batchtrace.batch.field"
+#: On each lifecycle event: the provider's time for it, epoch seconds (kept when spans move in time).
+BATCH_EVENT_TIME: Final = "batchtrace.batch.time"
+#: ``error.type`` of a ``batch_results`` span whose batch failed, expired or was cancelled.
+BATCH_ERROR_TYPE_PREFIX: Final = "batch_"
+RECONCILIATION_AGREE: Final = "batchtrace.reconciliation.agree"
+RECONCILIATION_SOURCE: Final = "batchtrace.reconciliation.source"
+RECONCILIATION_PROVIDER_PREFIX: Final = "batchtrace.reconciliation.provider."
+RECONCILIATION_SEEN_PREFIX: Final = "batchtrace.reconciliation.seen."

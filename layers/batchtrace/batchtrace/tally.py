@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from batchtrace.breakdown import ModelUsage, UsageKey, count_usage, merge_usage, usage_rows
+from batchtrace.lifecycle.bedrock import MANIFEST, parse_manifest
+from batchtrace.lifecycle.reconcile import reconcile
 from batchtrace.record import Record
 
 #: Distinct failure reasons kept per run: enough to explain, never a flood.
@@ -37,12 +40,20 @@ class Tally:
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
+    #: USD at the rate charged and at realtime rates, over the ``priced`` records (``record.cost``).
+    cost_usd: float = 0.0
+    cost_realtime_usd: float = 0.0
+    priced: int = 0
+    #: Records with usage but no known price: counted, never priced at zero.
+    unpriced: int = 0
     malformed_by_file: dict[str, int] = field(default_factory=dict)
     failure_reasons: list[str] = field(default_factory=list)
     #: Seconds per stage (build, encode, send are summed over workers).
     seconds: dict[str, float] = field(default_factory=dict)
     earliest_ns: int | None = None
     latest_ns: int | None = None
+    #: Completions by (provider, model, operation): outcomes, token histograms, cost (``breakdown``).
+    by_model: dict[UsageKey, ModelUsage] = field(default_factory=dict)
 
     def count_record(self, record: Record, at_ns: int) -> None:
         """One record's share: its failure, its tokens and its time (pairing is counted by the matcher)."""
@@ -56,7 +67,37 @@ class Tally:
         self.cache_read_tokens += usage.cache_read_tokens or 0
         self.cache_creation_tokens += usage.cache_creation_tokens or 0
         self.reasoning_tokens += usage.reasoning_tokens or 0
+        count_usage(self.by_model, record)
+        self.count_cost(record)
         self.observe_time(at_ns)
+
+    def count_cost(self, record: Record) -> None:
+        """The record's price, summed; or one more unpriced record if it reported usage but has no price."""
+        cost = record.cost
+        if cost is not None:
+            self.priced += 1
+            self.cost_usd += cost.batch_usd
+            self.cost_realtime_usd += cost.realtime_usd
+        elif record.usage.reported:
+            self.unpriced += 1
+
+    def cost_totals(self) -> dict[str, float | int | None]:
+        """``cost_usd`` (the batch rate), ``cost_realtime_usd``, ``saving_usd`` and ``unpriced``.
+
+        The USD figures are ``None`` when usage was reported but none of it could be priced: an
+        unknown cost is never shown as zero (failed requests, without usage, did cost nothing).
+        """
+        known = self.priced > 0 or self.unpriced == 0
+
+        def usd(value: float) -> float | None:
+            return round(value, 10) if known else None
+
+        return {
+            "cost_usd": usd(self.cost_usd),
+            "cost_realtime_usd": usd(self.cost_realtime_usd),
+            "saving_usd": usd(self.cost_realtime_usd - self.cost_usd),
+            "unpriced": self.unpriced,
+        }
 
     def observe_time(self, at_ns: int | None) -> None:
         if at_ns is None:
@@ -89,7 +130,11 @@ class Tally:
         """Add ``other`` (a chunk's tally) into this one."""
         for item in fields(self):
             mine, theirs = getattr(self, item.name), getattr(other, item.name)
-            if isinstance(mine, int) and not isinstance(mine, bool) and item.name not in ("earliest_ns", "latest_ns"):
+            if (
+                isinstance(mine, int | float)
+                and not isinstance(mine, bool)
+                and item.name not in ("earliest_ns", "latest_ns")
+            ):
                 setattr(self, item.name, mine + theirs)
         for name, count in other.malformed_by_file.items():
             self.malformed_by_file[name] = self.malformed_by_file.get(name, 0) + count
@@ -99,6 +144,7 @@ class Tally:
             self.add_seconds(stage, seconds)
         self.observe_time(other.earliest_ns)
         self.observe_time(other.latest_ns)
+        merge_usage(self.by_model, other.by_model)
 
 
 @dataclass(slots=True)
@@ -130,11 +176,19 @@ class Summary:
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
+    #: USD: at the batch rate charged, at realtime rates, and the difference; ``None`` if nothing was priced.
+    cost_usd: float | None = None
+    cost_realtime_usd: float | None = None
+    saving_usd: float | None = None
+    #: Records with usage whose model has no known price (left out of the USD figures).
+    unpriced: int = 0
     malformed_by_file: dict[str, int] = field(default_factory=dict)
     failure_reasons: list[str] = field(default_factory=list)
     stage_ms: dict[str, int] = field(default_factory=dict)
     #: The provider's own counts beside what the files held: ``{source, provider, seen, agree}``.
     reconciliation: dict[str, Any] | None = None
+    #: Completions, outcomes, tokens and cost per (provider, model, operation): ``breakdown.usage_rows``.
+    by_model: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, tally: Tally, **identity: Any) -> Summary:
@@ -142,6 +196,8 @@ class Summary:
         names = {item.name for item in fields(cls)}
         counts = {name: value for name, value in asdict(tally).items() if name in names}
         counts["stage_ms"] = {stage: int(seconds * 1000) for stage, seconds in tally.seconds.items()}
+        counts["by_model"] = usage_rows(tally.by_model)
+        counts.update(tally.cost_totals())
         return cls(**counts, **identity)
 
     def as_dict(self) -> dict[str, Any]:
@@ -157,23 +213,13 @@ class Summary:
         return f"{self.spans_failed} of {self.spans_built} spans not delivered ({why})"
 
 
-#: Bedrock's ``manifest.json.out`` fields and the summary fields they count.
-_MANIFEST_FIELDS = {
-    "totalRecordCount": "results",
-    "errorRecordCount": "errors",
-    "inputTokenCount": "input_tokens",
-    "outputTokenCount": "output_tokens",
-}
-
-
 def reconcile_manifest(manifest: dict[str, Any] | None, summary: Summary) -> dict[str, Any] | None:
     """Bedrock's manifest counts against the summary's; ``None`` without a manifest.
 
-    One ``.jsonl.out`` is one of the job's files: the manifest counts the whole job, so counts
-    that disagree are reported (and logged by the caller), never a failure.
+    Kept for callers of the manifest alone: the general form is
+    :func:`batchtrace.lifecycle.reconcile`, which every run applies to the lifecycle's counts.
     """
     if manifest is None:
         return None
-    provider = {name: manifest[key] for key, name in _MANIFEST_FIELDS.items() if isinstance(manifest.get(key), int)}
-    seen = {name: getattr(summary, name) for name in provider}
-    return {"source": "manifest.json.out", "provider": provider, "seen": seen, "agree": provider == seen}
+    found = reconcile(parse_manifest(manifest).counts, summary, MANIFEST)
+    return found.as_dict() if found else None

@@ -29,6 +29,7 @@ from batchtrace.extract.base import ExtractContext, FormatAdapter
 from batchtrace.read.match import WorkItem
 from batchtrace.send.delivery import OtlpSender
 from batchtrace.tally import Tally
+from batchtrace.write.cost import price_record
 from batchtrace.write.spans import SpanFactory
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ class ChunkWorker:
         ctx = self._short if longest <= self.max_length else self._long
         record = self.adapter.extract(custom_id, request, result, ctx)
         record.occurrence = occurrence
+        # Priced once, at the provider's time for it, whatever the span's placement: the span and
+        # the tally read the same figure.
+        at_ns = self.factory.time_of(record)
+        record.cost = price_record(record, at_ns)
         span = self.factory.completion(record)
-        tally.count_record(record, span.start_time or 0)
+        tally.count_record(record, at_ns)
         return span
 
     def __call__(self, items: list[WorkItem]) -> Tally:

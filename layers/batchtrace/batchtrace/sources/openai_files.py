@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import openai
+import orjson
 from boto3.s3.transfer import TransferConfig
 
 from batchtrace.errors import (
@@ -47,6 +48,7 @@ from batchtrace.errors import (
     OpenAIRequestError,
     OpenAIUnavailableError,
 )
+from batchtrace.lifecycle.stored import BATCH_JSON
 from batchtrace.s3_batch import FileNames
 
 logger = logging.getLogger(__name__)
@@ -240,6 +242,8 @@ class BatchFiles:
     status: str
     output_file_id: str | None
     error_file_id: str | None
+    #: The batch object as OpenAI returned it: stored as ``batch.json`` for the batch's timeline.
+    batch_object: Mapping[str, Any] | None = None
 
     @classmethod
     def from_object(cls, batch: Mapping[str, Any]) -> BatchFiles:
@@ -257,6 +261,7 @@ class BatchFiles:
             status=str(status),
             output_file_id=_file_id(batch, "output_file_id"),
             error_file_id=_file_id(batch, "error_file_id"),
+            batch_object=dict(batch),
         )
 
 
@@ -460,7 +465,13 @@ def copy_batch_files(
     if files.error_file_id:
         payload["errors_key"] = destination.key(batch_id, names.errors)
         _copy_file(client, s3, files.error_file_id, "error file", destination.bucket, payload["errors_key"], transfer)
-    version = _copy_output(client, s3, files.output_file_id, destination.bucket, payload["output_key"], transfer)
+    stored = _store_batch_object(s3, files, destination)
+    try:
+        version = _copy_output(client, s3, files.output_file_id, destination.bucket, payload["output_key"], transfer)
+    except Exception:
+        if stored:  # a failed copy leaves nothing new in the folder
+            s3.delete_object(Bucket=destination.bucket, Key=stored)
+        raise
     if version:
         payload["object_version"] = version
     payload.update(_trace_fields(trace))
@@ -474,6 +485,17 @@ def _batch_files(client: openai.OpenAI, batch: BatchFiles | Mapping[str, Any] | 
     if isinstance(batch, BatchFiles):
         return batch
     return BatchFiles.from_object(batch)
+
+
+def _store_batch_object(s3: Any, files: BatchFiles, destination: Destination) -> str | None:
+    """``batch.json`` beside the files, before the output: the final object gives ``batch_results``
+    its timeline (created to completed, every status on the way) and the counts to reconcile."""
+    if files.batch_object is None:
+        return None
+    body = orjson.dumps(files.batch_object, default=str)
+    key = destination.key(files.batch_id, BATCH_JSON)
+    s3.put_object(Bucket=destination.bucket, Key=key, Body=body, ContentType="application/json")
+    return key
 
 
 def _copy_output(

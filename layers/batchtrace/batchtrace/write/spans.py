@@ -21,9 +21,13 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from batchtrace import __version__
 from batchtrace import semconv as sc
+from batchtrace.lifecycle import NO_LIFECYCLE, BatchLifecycle, Reconciliation
+from batchtrace.lifecycle.span import batch_span_extras
 from batchtrace.record import AttributeValue, Record
+from batchtrace.timestamps import AT_ORIGINAL_TIMES, TimestampPolicy
 from batchtrace.trace_link import TraceLink
 from batchtrace.write.compat import write_compat
+from batchtrace.write.cost import write_cost
 from batchtrace.write.genai import write_genai
 from batchtrace.write.identity import write_identity
 
@@ -33,9 +37,6 @@ _NS = 1_000_000_000
 _SCOPE = InstrumentationScope("batchtrace", __version__)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _OFF = frozenset({"false", "0", "no", "off"})
-
-#: Batch object fields that mark the end of its lifecycle, most specific first.
-_BATCH_END_FIELDS = ("completed_at", "expired_at", "failed_at", "cancelled_at", "finalizing_at")
 
 
 def default_resource() -> Resource:
@@ -51,37 +52,24 @@ class WriterSet:
     """Which attribute dialects go on the spans besides the GenAI conventions (always on)."""
 
     compat: bool = True
+    cost: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WriterSet:
-        """``BATCHTRACE_COMPAT_ATTRIBUTES=false`` leaves out the Respan/Traceloop set."""
+        """``BATCHTRACE_COMPAT_ATTRIBUTES=false`` leaves out the Respan/Traceloop set,
+        ``BATCHTRACE_COST_ATTRIBUTES=false`` the cost attributes."""
         env = os.environ if env is None else env
-        return cls(compat=(env.get("BATCHTRACE_COMPAT_ATTRIBUTES") or "true").strip().lower() not in _OFF)
+
+        def on(name: str) -> bool:
+            return (env.get(name) or "true").strip().lower() not in _OFF
+
+        return cls(compat=on("BATCHTRACE_COMPAT_ATTRIBUTES"), cost=on("BATCHTRACE_COST_ATTRIBUTES"))
 
 
 def _seconds(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None
-
-
-@dataclass(slots=True, frozen=True)
-class BatchTimes:
-    """The batch's lifecycle in epoch nanoseconds, from the provider's batch object when known."""
-
-    started_ns: int | None = None
-    ended_ns: int | None = None
-
-    @classmethod
-    def from_batch(cls, batch: Mapping[str, Any] | None) -> BatchTimes:
-        if not batch:
-            return cls()
-        start = _seconds(batch.get("created_at"))
-        end = next((s for f in _BATCH_END_FIELDS if (s := _seconds(batch.get(f))) is not None), None)
-        return cls(
-            int(start * _NS) if start is not None else None,
-            int(end * _NS) if end is not None else None,
-        )
 
 
 class SpanFactory:
@@ -94,21 +82,23 @@ class SpanFactory:
         batch_id: str | None,
         capture: bool = True,
         writers: WriterSet = WriterSet(),
-        times: BatchTimes = BatchTimes(),
+        lifecycle: BatchLifecycle = NO_LIFECYCLE,
         resource: Resource | None = None,
         now_ns: int | None = None,
+        timestamps: TimestampPolicy = AT_ORIGINAL_TIMES,
     ) -> None:
         self.link = link
         self.batch_id = batch_id
         self.capture = capture
         self.writers = writers
-        self.times = times
+        self.lifecycle = lifecycle
         self.resource = resource or default_resource()
         self.now_ns = now_ns if now_ns is not None else time.time_ns()
+        self.timestamps = timestamps
         self._parent = SpanContext(link.trace_id, link.completion_parent, is_remote=False, trace_flags=_SAMPLED)
 
     def fallback_ns(self) -> int:
-        return min(self.times.ended_ns or self.times.started_ns or self.now_ns, self.now_ns)
+        return min(self.lifecycle.end_ns or self.lifecycle.created_ns or self.now_ns, self.now_ns)
 
     def time_of(self, record: Record) -> int:
         created = _seconds(record.created_s)
@@ -122,11 +112,13 @@ class SpanFactory:
         write_identity(record, attrs, self.batch_id)
         if self.writers.compat:
             write_compat(record, attrs, self.capture)
+        if self.writers.cost:
+            write_cost(record, attrs)
         return attrs
 
     def completion(self, record: Record) -> ReadableSpan:
-        """The span of one record, at the provider's time for it."""
-        at_ns = self.time_of(record)
+        """The span of one record, at the provider's time for it (or at processing time: ``timestamps``)."""
+        at_ns = self.timestamps.place(self.time_of(record), self.now_ns)
         failure = record.failure
         status = Status(StatusCode.ERROR, failure.message) if failure else Status(StatusCode.UNSET)
         model = record.model
@@ -144,10 +136,14 @@ class SpanFactory:
             instrumentation_scope=_SCOPE,
         )
 
+    def event_time(self, at_ns: int) -> int:
+        """A lifecycle event's time: the provider's, never in the future (or processing time: ``timestamps``)."""
+        return self.timestamps.place(min(at_ns, self.now_ns), self.now_ns)
+
     def batch_window(self, earliest_ns: int | None, latest_ns: int | None) -> tuple[int, int]:
         """The batch span's start and end: the lifecycle when known, widened to the completions."""
-        start = self.times.started_ns or earliest_ns or self.fallback_ns()
-        end = self.times.ended_ns or latest_ns or start
+        start = self.lifecycle.created_ns or earliest_ns or self.fallback_ns()
+        end = self.lifecycle.end_ns or latest_ns or start
         if earliest_ns is not None:
             start = min(start, earliest_ns)
         if latest_ns is not None:
@@ -156,9 +152,17 @@ class SpanFactory:
         return min(start, end), end
 
     def batch_span(
-        self, counts: Mapping[str, AttributeValue], window: tuple[int, int], error: str | None = None
+        self,
+        counts: Mapping[str, AttributeValue],
+        window: tuple[int, int],
+        error: str | None = None,
+        reconciliation: Reconciliation | None = None,
     ) -> ReadableSpan | None:
-        """The ``batch_results`` task span, or ``None`` when completions nest under a caller's span."""
+        """The ``batch_results`` task span, or ``None`` when completions nest under a caller's span.
+
+        With the batch's lifecycle it carries one event per lifecycle timestamp, and is in ERROR
+        (with the provider's reason) when the batch failed, expired or was cancelled.
+        """
         link = self.link
         if link.batch_span_id is None:
             return None
@@ -174,6 +178,11 @@ class SpanFactory:
             attrs[sc.BATCH_ID] = self.batch_id
         for key, value in counts.items():
             attrs[f"{sc.BATCH_COUNT_PREFIX}{key}"] = value
+        window, originals = self.timestamps.place_window(window, self.now_ns)
+        attrs.update(originals)
+        extras = batch_span_extras(self.lifecycle, reconciliation, self.event_time)
+        attrs.update(extras.attributes)
+        error = error or extras.error
         parent = (
             SpanContext(link.trace_id, link.batch_parent, is_remote=True, trace_flags=_SAMPLED)
             if link.batch_parent
@@ -189,5 +198,6 @@ class SpanFactory:
             status=Status(StatusCode.ERROR, error) if error else Status(StatusCode.UNSET),
             start_time=window[0],
             end_time=window[1],
+            events=extras.events,
             instrumentation_scope=_SCOPE,
         )
