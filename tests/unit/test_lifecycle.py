@@ -318,7 +318,7 @@ def test_a_disagreement_is_one_warning_line_with_the_figures(caplog: pytest.LogC
 
 def test_a_batch_object_from_before_the_batch_finished_is_not_reconciled(caplog: pytest.LogCaptureFixture) -> None:
     """trace.json's batch, written at submission, counts nothing yet: no false alarm."""
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="batchtrace")  # another test may have set its level
     submitted = parsed({"id": "batch_1", "object": "batch", "status": "validating", "request_counts": {"total": 0}})
     assert check_counts(submitted, seen(requests=12, results=12), "batch_1") is None
     assert [r.levelno for r in caplog.records] == [logging.INFO]
