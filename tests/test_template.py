@@ -359,6 +359,8 @@ POLICY_HOLDERS = (
     (FUNCTION, "AWS::Serverless::Function"),
     (FETCH_FUNCTION, "AWS::Serverless::Function"),
     (STATE_MACHINE, "AWS::Serverless::StateMachine"),
+    ("OpenAIWebhookFunction", "AWS::Serverless::Function"),
+    ("BackfillStateMachine", "AWS::Serverless::StateMachine"),
 )
 
 
@@ -491,7 +493,10 @@ def test_s3_trigger(template: dict[str, Any]) -> None:
     bucket = _resource(template, "BatchesBucket", "AWS::S3::Bucket")
     condition, s3_mode, other = bucket["Properties"]["NotificationConfiguration"]["Fn::If"]
     assert condition == "TriggerS3"
-    batches, bedrock = s3_mode["LambdaConfigurations"]
+    batches, bedrock_if = s3_mode["LambdaConfigurations"]
+    # Bedrock outputs reach the function object by object only when BedrockTrigger is "objects".
+    bedrock_condition, bedrock, no_value = bedrock_if["Fn::If"]
+    assert bedrock_condition == "BedrockObjectTrigger" and _is_no_value(no_value)
     for config in (batches, bedrock):
         assert config["Event"] == "s3:ObjectCreated:*"
         assert config["Function"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
@@ -534,7 +539,9 @@ def test_eventbridge_trigger(template: dict[str, Any]) -> None:
         {"Fn::If": ["HasExistingBucket", {"Ref": "ExistingBucketName"}, {"Ref": "BatchesBucket"}]}
     ]
     # One wildcard matches prefix AND suffix (separate prefix/suffix matchers would be OR'ed).
-    key_filter, bedrock_filter = pattern["detail"]["object"]["key"]
+    key_filter, bedrock_if = pattern["detail"]["object"]["key"]
+    bedrock_condition, bedrock_filter, no_value = bedrock_if["Fn::If"]
+    assert bedrock_condition == "BedrockObjectTrigger" and _is_no_value(no_value)
     bedrock_text, bedrock_variables = bedrock_filter["wildcard"]["Fn::Sub"]
     assert bedrock_text == "${Prefix}*.jsonl.out"
     assert bedrock_variables["Prefix"] == {"Fn::Join": ["\\*", {"Fn::Split": ["*", {"Ref": "BedrockOutputPrefix"}]}]}
@@ -551,7 +558,7 @@ def test_eventbridge_trigger(template: dict[str, Any]) -> None:
     permissions = [
         r
         for r in _of_type(template, "AWS::Lambda::Permission").values()
-        if r["Properties"]["Principal"] == "events.amazonaws.com"
+        if r["Properties"]["Principal"] == "events.amazonaws.com" and r["Condition"] == "TriggerEventBridge"
     ]
     assert len(permissions) == 1
     assert permissions[0]["Condition"] == "TriggerEventBridge"
@@ -561,11 +568,83 @@ def test_eventbridge_trigger(template: dict[str, Any]) -> None:
     # The rule's dead letters may reach the DLQ, from this rule only.
     queue_policy = _resource(template, "DeadLetterQueuePolicy", "AWS::SQS::QueuePolicy")
     statements = queue_policy["Properties"]["PolicyDocument"]["Statement"]
-    allows = [b for s in statements for b in _if_branches(s) if b.get("Effect") == "Allow"]
+    allows = [
+        b
+        for s in statements
+        if s.get("Fn::If", [None])[0] == "TriggerEventBridge"
+        for b in _if_branches(s)
+        if b.get("Effect") == "Allow"
+    ]
     assert len(allows) == 1
     assert allows[0]["Principal"] == {"Service": "events.amazonaws.com"}
     assert allows[0]["Action"] == "sqs:SendMessage"
     assert allows[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [EVENT_RULE, "Arn"]}
+
+
+BEDROCK_JOB_RULE = "BedrockJobStateRule"
+
+
+def test_bedrock_jobs_are_logged_by_one_path_at_a_time(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["BedrockTrigger"]
+    assert sorted(param["AllowedValues"]) == ["job", "none", "objects"]
+    assert param["Default"] == "job", "the job signal is the recommended path"
+    conditions = template["Conditions"]
+    # Both conditions test the one parameter for different values: never both paths at once.
+    assert conditions["BedrockJobTrigger"] == {"Fn::Equals": [{"Ref": "BedrockTrigger"}, "job"]}
+    assert conditions["BedrockObjectTrigger"] == {"Fn::Equals": [{"Ref": "BedrockTrigger"}, "objects"]}
+    rule = _resource(template, BEDROCK_JOB_RULE, "AWS::Events::Rule")
+    assert rule["Condition"] == "BedrockJobTrigger"
+    objects = json.dumps([template["Resources"]["BatchesBucket"], template["Resources"][EVENT_RULE]])
+    assert objects.count(".jsonl.out") == objects.count('"BedrockObjectTrigger"') == 2
+
+
+def test_bedrock_job_rule(template: dict[str, Any]) -> None:
+    from batchtrace.sources.bedrock_job import FINAL_STATUSES
+
+    props = _resource(template, BEDROCK_JOB_RULE, "AWS::Events::Rule")["Properties"]
+    pattern = props["EventPattern"]
+    # Final states only: the function reads the job once it has stopped changing.
+    assert (props["State"], set(pattern["detail"]["status"])) == ("ENABLED", FINAL_STATUSES)
+    sample = json.loads((EVENTS / "eventbridge-bedrock-job-state-change.json").read_text(encoding="utf-8"))
+    matched = (sample["source"], sample["detail-type"], sample["detail"]["status"])
+    assert matched in {(s, d, st) for s in pattern["source"] for d in pattern["detail-type"] for st in FINAL_STATUSES}
+    (target,) = props["Targets"]
+    assert (target["Arn"], target["DeadLetterConfig"]["Arn"]) == (
+        {"Fn::GetAtt": [FUNCTION, "Arn"]},
+        {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+    )
+
+
+def test_bedrock_job_rule_may_invoke_the_function_and_dead_letter(template: dict[str, Any]) -> None:
+    rule_arn = {"Fn::GetAtt": [BEDROCK_JOB_RULE, "Arn"]}
+    permissions = _of_type(template, "AWS::Lambda::Permission").values()
+    (permission,) = [r for r in permissions if r["Properties"].get("SourceArn") == rule_arn]
+    assert (permission["Condition"], permission["Properties"]["Principal"]) == (
+        "BedrockJobTrigger",
+        "events.amazonaws.com",
+    )
+    statements = _resource(template, "DeadLetterQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]["PolicyDocument"]
+    dead_letters = [s["Fn::If"] for s in statements["Statement"] if "Fn::If" in s]
+    sources = {(c, then["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]) for c, then, _ in dead_letters}
+    assert ("BedrockJobTrigger", BEDROCK_JOB_RULE) in sources
+
+
+def test_bedrock_job_reading_is_scoped_to_the_accounts_jobs(template: dict[str, Any]) -> None:
+    found = [
+        (c, s)
+        for c, s in _function_statements(template)
+        if any(str(a).startswith("bedrock:") for a in _listify(s["Action"]))
+    ]
+    ((condition, statement),) = found
+    assert condition == "BedrockJobTrigger"
+    assert set(statement["Action"]) == {"bedrock:GetModelInvocationJob", "bedrock:ListTagsForResource"}
+    assert _sub_text(statement["Resource"]) == (
+        "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*"
+    )
+    # Which jobs are this stack's: those writing under the bucket's Bedrock prefix.
+    uri = _env(template)["BATCHTRACE_BEDROCK_OUTPUT_URI"]
+    assert _sub_text(uri) == "s3://${Bucket}/${BedrockOutputPrefix}"
+    assert _bucket_names(uri) == EFFECTIVE_BUCKET_NAMES
 
 
 def test_existing_bucket_option(template: dict[str, Any]) -> None:
@@ -577,7 +656,7 @@ def test_existing_bucket_option(template: dict[str, Any]) -> None:
     for logical_id in ("BatchesBucket", "BatchesBucketPolicy"):
         assert template["Resources"][logical_id]["Condition"] == "CreateBucket"
     # An existing bucket cannot get an S3 notification from this stack, nor be combined with BucketName.
-    (rule,) = template["Rules"].values()
+    rule = template["Rules"]["ExistingBucketNeedsEventBridgeOrNone"]
     assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingBucketName"}, ""]}]}
     asserts = [a["Assert"] for a in rule["Assertions"]]
     assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "TriggerMode"}, "s3"]}]} in asserts
@@ -608,7 +687,13 @@ def test_reserved_concurrency(template: dict[str, Any]) -> None:
 
 def test_log_groups_with_retention(template: dict[str, Any]) -> None:
     groups = _of_type(template, "AWS::Logs::LogGroup")
-    assert set(groups) == {"LogBatchResultsLogGroup", "FetchBatchFilesLogGroup", "BatchLifecycleLogGroup"}
+    assert set(groups) == {
+        "LogBatchResultsLogGroup",
+        "FetchBatchFilesLogGroup",
+        "BatchLifecycleLogGroup",
+        "OpenAIWebhookLogGroup",
+        "BackfillLogGroup",
+    }
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
     assert _fn_prop(template, "LoggingConfig")["LogGroup"] == {"Ref": "LogBatchResultsLogGroup"}
@@ -797,9 +882,10 @@ def test_lifecycle_is_optional_and_off_by_default(template: dict[str, Any]) -> N
     }
     for logical_id in LIFECYCLE_RESOURCES:
         assert template["Resources"][logical_id].get("Condition") == "EnableLifecycle", logical_id
-    # Nothing outside the lifecycle needs it.
+    # Nothing outside the lifecycle needs it, but what exists only with it (the backfill).
+    assert {"Condition": "EnableLifecycle"} in template["Conditions"]["BackfillEnabled"]["Fn::And"]
     for logical_id, resource in template["Resources"].items():
-        if logical_id not in LIFECYCLE_RESOURCES:
+        if logical_id not in LIFECYCLE_RESOURCES and resource.get("Condition") != "BackfillEnabled":
             assert not {FETCH_FUNCTION, STATE_MACHINE, CONNECTION} & set(_refs(resource)), logical_id
 
 
@@ -867,6 +953,8 @@ def test_fetch_function(template: dict[str, Any]) -> None:
 
     s3_actions: set[str] = set()
     for condition, statement in _function_statements(template, FETCH_FUNCTION):
+        if condition == "BackfillEnabled":
+            continue  # the backfill's input files: test_backfill_copies_input_files_only_when_enabled
         actions = {str(a) for a in _listify(statement["Action"])}
         resources = [r for node in _listify(statement["Resource"]) for r in _if_branches(node)]
         if any(a.startswith("s3:") for a in actions):
@@ -925,3 +1013,130 @@ def test_state_machine_role_is_scoped(template: dict[str, Any]) -> None:
         for r in _refs(node)
     }
     assert lambda_targets == {FETCH_FUNCTION, FUNCTION}
+
+
+# --------------------------------------------------------------------------- backfill (Distributed Map)
+
+BACKFILL = "BackfillStateMachine"
+
+
+def _backfill_definition() -> dict[str, Any]:
+    from tests.support.sfn_walker import BACKFILL_STATE_MACHINE, BACKFILL_SUBSTITUTIONS, load_definition
+
+    return load_definition(BACKFILL_SUBSTITUTIONS, BACKFILL_STATE_MACHINE)
+
+
+def test_backfill_is_optional_and_needs_the_lifecycle(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["EnableBackfill"]["Default"] == "false"
+    assert template["Conditions"]["BackfillEnabled"] == {
+        "Fn::And": [{"Condition": "EnableLifecycle"}, {"Fn::Equals": [{"Ref": "EnableBackfill"}, "true"]}]
+    }
+    for logical_id in (BACKFILL, "BackfillLogGroup"):
+        assert template["Resources"][logical_id]["Condition"] == "BackfillEnabled", logical_id
+    assert template["Outputs"]["BackfillStateMachineArn"]["Condition"] == "BackfillEnabled"
+    # Asking for it without an OpenAI key is a deploy-time error, not a silently missing machine.
+    rule = template["Rules"]["BackfillNeedsTheLifecycle"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableBackfill"}, "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OpenAIApiKeySecretArn"}, ""]}]}
+
+
+def test_backfill_limits_are_the_stacks(template: dict[str, Any]) -> None:
+    props = _resource(template, BACKFILL, "AWS::Serverless::StateMachine")["Properties"]
+    assert props["Type"] == "STANDARD"
+    names = ("BackfillMaxConcurrency", "BackfillToleratedFailurePercentage")
+    assert [props["DefinitionSubstitutions"][name] for name in names] == [{"Ref": name} for name in names]
+    bounds = [(template["Parameters"][name]["MinValue"], template["Parameters"][name]["MaxValue"]) for name in names]
+    assert bounds == [(1, 1000), (0, 100)], "bounded concurrency; a percentage"
+    # Set before the input is merged, out of the input's reach.
+    states = _backfill_definition()["States"]
+    assert states["ApplyDefaults"]["Parameters"]["limits"] == {
+        "max_concurrency.$": "States.StringToJson('5')",
+        "tolerated_failure_percentage.$": "States.StringToJson('5')",
+    }
+    assert states["ResolveInput"]["Parameters"]["limits.$"] == "$.limits"
+
+
+def _map_facts(state: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        state["ItemProcessor"]["ProcessorConfig"],
+        state["MaxConcurrencyPath"],
+        state["ToleratedFailurePercentagePath"],
+        state["ResultWriter"],
+    )
+
+
+def test_backfill_maps_are_distributed_bounded_tolerant_and_write_results() -> None:
+    states = _backfill_definition()["States"]
+    maps = {name: state for name, state in states.items() if state["Type"] == "Map"}
+    # Child executions copy files of up to 200 MB: Standard (Express stops at 5 minutes).
+    expected = (
+        {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "$.limits.max_concurrency",
+        "$.limits.tolerated_failure_percentage",
+        {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "batchtrace-demo", "Prefix": "backfill/results"},
+        },
+    )
+    assert {name: _map_facts(state) for name, state in maps.items()} == {
+        "BackfillFromManifest": expected,
+        "BackfillFromList": expected,
+    }
+    processors = {json.dumps(state["ItemProcessor"], sort_keys=True) for state in maps.values()}
+    assert len(processors) == 1, "a manifest and a list run the same per-batch workflow"
+
+
+def test_backfill_reads_a_manifest_in_the_bucket_or_a_list() -> None:
+    states = _backfill_definition()["States"]
+    assert states["BackfillFromManifest"]["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": "batchtrace-demo", "Key.$": "$.job.manifest"},
+    }
+    assert states["BackfillFromList"]["ItemsPath"] == "$.job.batch_ids"
+
+
+def _backfill_statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for _, s in _function_statements(template, BACKFILL, "AWS::Serverless::StateMachine")}
+
+
+def test_backfill_runs_and_stops_only_its_own_child_executions(template: dict[str, Any]) -> None:
+    statements = _backfill_statements(template)
+    name = _sub_text(_resource(template, BACKFILL, "AWS::Serverless::StateMachine")["Properties"]["Name"])
+    start, manage, http = (
+        statements[sid] for sid in ("RunChildExecutions", "ManageChildExecutions", "PollOpenAIBatches")
+    )
+    own_machine = f":stateMachine:{name}"
+    assert (start["Action"], _sub_text(start["Resource"]).endswith(own_machine)) == ("states:StartExecution", True)
+    assert set(manage["Action"]) == {"states:DescribeExecution", "states:StopExecution"}
+    assert _sub_text(manage["Resource"]).endswith(f":execution:{name}/*")
+    assert (_sub_text(http["Resource"]).endswith(own_machine), http["Condition"]["StringEquals"]) == (
+        True,
+        {"states:HTTPMethod": "GET"},
+    )
+    invoked = {next(iter(_refs(r))) for r in statements["InvokeBatchtraceFunctions"]["Resource"]}
+    assert invoked == {FETCH_FUNCTION, FUNCTION}
+
+
+def test_backfill_reads_its_manifests_and_writes_its_results_only(template: dict[str, Any]) -> None:
+    statements = _backfill_statements(template)
+    read, write = statements["ReadBackfillManifests"], statements["WriteBackfillResults"]
+    assert (read["Action"], _sub_text(read["Resource"])) == (
+        "s3:GetObject",
+        "arn:${AWS::Partition}:s3:::${Bucket}/${BackfillPrefix}*",
+    )
+    assert _sub_text(write["Resource"]) == "arn:${AWS::Partition}:s3:::${Bucket}/${BackfillPrefix}results/*"
+    assert "s3:PutObject" in write["Action"] and "s3:DeleteObject" not in write["Action"]
+    assert [_bucket_names(s["Resource"]) for s in (read, write)] == [EFFECTIVE_BUCKET_NAMES] * 2
+
+
+def test_backfill_copies_input_files_only_when_enabled(template: dict[str, Any]) -> None:
+    extra = [(c, s) for c, s in _function_statements(template, FETCH_FUNCTION) if c == "BackfillEnabled"]
+    by_sid = {s["Sid"]: s for _, s in extra}
+    assert set(by_sid) == {"WriteBackfilledInputFiles", "ListBatchFolders"}
+    write = by_sid["WriteBackfilledInputFiles"]
+    assert _sub_text(write["Resource"]) == "arn:${AWS::Partition}:s3:::${Bucket}/${BatchPrefix}*/input.jsonl"
+    listing = by_sid["ListBatchFolders"]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == {"Fn::Sub": "${BatchPrefix}*"}
+    assert all(_bucket_names(s["Resource"]) == EFFECTIVE_BUCKET_NAMES for s in by_sid.values())

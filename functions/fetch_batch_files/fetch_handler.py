@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchtrace import BatchtraceError
 from batchtrace.errors import FetchConfigurationError, InvalidBatchPayloadError
 from batchtrace.s3_batch import s3_client
+from batchtrace.sources.backfill_aws import copy_input_file
 from batchtrace.sources.openai_files import (
     TRACE_FIELDS,
     BatchFiles,
@@ -77,6 +78,8 @@ class Payload:
     batch: BatchFiles
     destination: Destination
     trace: dict[str, str]
+    #: ``"copy_input": true`` (the backfill state machine): copy the batch's input file too, unless it is there.
+    copy_input: bool = False
 
 
 def parse_payload(event: Any) -> Payload:
@@ -90,7 +93,15 @@ def parse_payload(event: Any) -> Payload:
         batch=_batch_files(event.get("batch"), batch_id),
         destination=Destination(bucket=event.get("bucket", ""), prefix=event.get("prefix", settings.fetch.prefix)),
         trace=_trace_context(event),
+        copy_input=_copy_input(event),
     )
+
+
+def _copy_input(event: Mapping[str, Any]) -> bool:
+    value = event.get("copy_input", False)
+    if not isinstance(value, bool):
+        raise InvalidBatchPayloadError(f"copy_input must be true or false, got {value!r}")
+    return value
 
 
 def _batch_files(batch: Any, batch_id: str) -> BatchFiles:
@@ -135,8 +146,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         payload = parse_payload(event)  # before the key is read: a bad request costs no secret, no API call
         logger.append_keys(batch_id=payload.batch.batch_id)
+        client = _client(_api_key())
+        if payload.copy_input:
+            copy_input_file(
+                client,
+                s3,
+                payload.batch,
+                payload.destination,
+                names=settings.fetch.names,
+                transfer=settings.fetch.transfer,
+            )
         return copy_batch_files(
-            _client(_api_key()),
+            client,
             s3,
             payload.batch,
             payload.destination,

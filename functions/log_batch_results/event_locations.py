@@ -4,6 +4,8 @@ Three callers reach the function: an S3 notification (``Records``, URL-encoded k
 several objects), an EventBridge "Object Created" event (keys not encoded), and a Step
 Functions task payload (``bucket``/``output_key`` plus optional keys and trace context; or,
 for a batch that failed or was cancelled and has no files, ``batch`` and no ``output_key``).
+A fourth names a whole Bedrock batch inference job: EventBridge's "Batch Inference Job State
+Change" (source ``aws.bedrock``, ``detail.batchJobArn``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeN
 from batchtrace import BatchLocation, InputError
 from batchtrace.lifecycle.status import StatusRequest
 from batchtrace.s3_batch import BEDROCK_SUFFIX
+from batchtrace.sources.bedrock_job import JobSignal
 
 _PAYLOAD_FIELDS = ("input_key", "errors_key", "trace_key", "batch_id", "traceparent", "trace_id", "span_id")
 #: A payload's ``object_version`` (the copied output's S3 version id) keys idempotency like an S3
@@ -53,6 +56,11 @@ def _eventbridge_object(event: Mapping[str, Any]) -> BatchLocation:
     detail = S3EventBridgeNotificationEvent(dict(event)).detail  # its .key is already decoded
     tag = detail.object.get("version-id") or detail.object.get("sequencer")
     return BatchLocation(bucket=detail.bucket.name, output_key=detail.object.key, object_tag=tag)
+
+
+def bedrock_job_from_event(event: Any) -> JobSignal | None:
+    """The job a Bedrock ``Batch Inference Job State Change`` event names, or ``None`` for any other event."""
+    return JobSignal.from_event(event)
 
 
 def status_request_from_event(event: Any) -> StatusRequest | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from batchtrace import ContentPolicy, FileNames, InputError
 from batchtrace.extract import adapter_named
+from batchtrace.sources.bedrock_job import S3Folder
 from batchtrace.timestamps import TimestampPolicy
 
 
@@ -28,6 +29,9 @@ class Settings:
     #: ``BATCHTRACE_PROVIDER``/``BATCHTRACE_MODEL``: the format and model when the lines do not say.
     provider: str | None = None
     model: str | None = None
+    #: ``BATCHTRACE_BEDROCK_OUTPUT_URI`` (``s3://bucket/prefix/``): the Bedrock jobs this stack logs. A job
+    #: state change event for a job writing elsewhere in the account is none of its business.
+    bedrock_output_uri: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +44,8 @@ class Settings:
         if provider:
             adapter_named(provider)  # a wrong name fails at cold start, in one line
         TimestampPolicy.from_env(env)  # so does a wrong BATCHTRACE_TIMESTAMPS (each run reads it again)
+        if bedrock_output_uri := get("BATCHTRACE_BEDROCK_OUTPUT_URI"):
+            S3Folder.parse(bedrock_output_uri)  # and a BATCHTRACE_BEDROCK_OUTPUT_URI that is no s3:// location
         return cls(
             names=FileNames.from_env(env),
             content=ContentPolicy.from_env(env),
@@ -50,6 +56,7 @@ class Settings:
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE", "Batchtrace") or "",
             provider=provider,
             model=get("BATCHTRACE_MODEL"),
+            bedrock_output_uri=bedrock_output_uri,
         )
 
 

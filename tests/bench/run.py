@@ -1,17 +1,24 @@
-"""The benchmark: batchtrace against the seed's ``log_batch_results`` on the same large batches.
+"""The benchmark: batchtrace against the seed's ``log_batch_results``, shape by shape, in one run.
 
-``make bench`` (or ``python -m tests.bench.run --help``). For each size it generates a batch,
-then times whole processes against one local OTLP receiver that only counts spans (so it
-answers at once and does not measure itself):
+``make bench`` (``BENCH_ARGS="--shapes ascii --repeat 1"`` for a quick one; ``--help``). For each
+shape of batch users have (:data:`tests.support.batches.SHAPES`: ASCII and multilingual text,
+escaped and raw UTF-8 JSON, short and long conversations, tool-heavy requests, large completions,
+many errors) and each size, it generates the batch, then times whole processes, in turn and
+``--repeat`` times, against one OTLP receiver in a process of its own that reads each request
+fully and answers at once:
 
 - ``cli``: ``batchtrace replay`` on input, output and error files;
 - ``handler``: the Lambda handler reading the batch from a local S3 API (moto, its own process);
-- ``seed``: respan-ai 4.2.4's ``log_batch_results`` on input and output (it crashes on the error
-  file's ``response: null`` lines), queue raised so it delivers everything; where respan-ai is
-  not installed, a naive in-memory baseline on the stock OTel pipeline stands in.
+- ``seed``: respan-ai 4.2.4's ``log_batch_results`` on input, output and the error lines it can
+  take (it crashes on ``response: null``), queue raised so it delivers everything; where
+  respan-ai is not installed, a naive in-memory baseline on the stock OTel pipeline stands in.
 
-It prints wall time, peak memory of the process tree (PSS), spans delivered, where batchtrace's time
-went, the ratio to the baseline, and how time and memory grow with the batch.
+Each ratio to the seed is taken within one repeat (the three runs follow each other, so a busy
+moment on a shared machine weighs on all three) and the median over repeats is reported, with
+median wall times, CPU seconds of the process tree, peak memory of the process tree (PSS), spans
+delivered, and where batchtrace's time went. ``--growth`` sizes show memory staying flat.
+``--seed-receivers`` times the seed against receivers that answer at different speeds, which is
+why its time depends on the receiver (see :func:`seed_receivers`).
 """
 
 from __future__ import annotations
@@ -22,14 +29,19 @@ import json
 import os
 import platform
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from tests.bench.process_stats import ProcessRun, run_measured
-from tests.support.batches import large_batch
+from tests.bench.receiver_process import ReceiverProcess
+from tests.support.batches import SHAPES, BatchFiles, large_batch
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -37,18 +49,45 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = ROOT / "functions" / "log_batch_results"
 BENCH = Path(__file__).resolve().parent
 BUCKET = "batchtrace-bench"
+RUNNERS = ("cli", "handler", "seed")
+#: What issue #13 asks of each shape at 50,000 requests, against the seed in the same run.
+TARGET_RATIO = {"cli": 5.0, "handler": 4.0}
+TARGET_PSS_MB = {"cli": 150, "handler": 250}
+
+
+class Receiver(Protocol):
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def span_count(self) -> int: ...
 
 
 @dataclass(frozen=True)
 class Row:
+    shape: str
     size: int
     runner: str
     wall_s: float
+    cpu_s: float
     peak_mb: float
     peak_rss_mb: float
     delivered: int
     expected: int
-    stages: dict[str, int]
+    stages: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Setup:
+    """What every measurement needs: the receiver, S3, the seed's interpreter, the settings."""
+
+    receiver: Receiver
+    moto: MotoServer | None
+    seed_python: Path | None
+    rows: list[Row] = field(default_factory=list)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -57,109 +96,271 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _measure(rx: OtlpReceiver, size: int, runner: str, cmd: list[str], env: dict[str, str], expected: int) -> Row:
-    before = rx.span_count
+def machine() -> str:
+    """The CPU model (``lscpu``), the cores, the OS and Python: the line every table is quoted with."""
+    model = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    system = f"{platform.system()} {platform.release()}"
+    return f"{model}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
+
+
+def _measure(setup: Setup, key: tuple[str, int, str], cmd: list[str], env: dict[str, str], expected: int) -> Row:
+    shape, size, runner = key
+    before = setup.receiver.span_count
+    cpu_before = os.times()
     run: ProcessRun = run_measured(cmd, env, timeout_s=1800, cwd=str(ROOT))
+    cpu_after = os.times()
     if run.returncode != 0:
         print(f"  {runner} exited {run.returncode}: {run.stderr.strip()[-600:]}", file=sys.stderr)
-    time.sleep(0.2)
-    delivered = rx.span_count - before
+    time.sleep(0.2)  # the last answer may reach the runner before the receiver has counted it
+    delivered = setup.receiver.span_count - before
+    cpu = _children_cpu(cpu_after) - _children_cpu(cpu_before)
     stages: dict[str, int] = {}
     if runner != "seed":
         with contextlib.suppress(json.JSONDecodeError):
             stages = json.loads(run.stdout).get("stage_ms", {})
-    row = Row(size, runner, run.wall_s, run.peak_mb, run.peak_rss_mb, delivered, expected, stages)
+    row = Row(shape, size, runner, run.wall_s, cpu, run.peak_mb, run.peak_rss_mb, delivered, expected, stages)
     print(
-        f"  {runner:8s} {row.wall_s:7.2f} s  PSS {row.peak_mb:6.0f} MB  RSS {row.peak_rss_mb:6.0f} MB"
-        f"  {delivered:>7d}/{expected} spans",
+        f"  {runner:8s} {row.wall_s:6.2f} s  CPU {cpu:6.2f} s  PSS {row.peak_mb:5.0f} MB  RSS {row.peak_rss_mb:5.0f} MB"
+        f"  {delivered:>6d}/{expected} spans",
         flush=True,
     )
+    setup.rows.append(row)
     return row
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="5000,20000,50000", help="comma-separated request counts")
-    parser.add_argument(
-        "--content-bytes", type=int, default=3600, help="prompt text per request (3,600: ~180 MB at 50,000)"
+def _seed_expected(batch: BatchFiles) -> int:
+    """The seed's spans: one per output line and per error line with a response, and its batch span."""
+    with batch.errors.open("rb") as fh:
+        answered = sum(1 for line in fh if line.strip() and json.loads(line).get("response") is not None)
+    with batch.output.open("rb") as fh:
+        return sum(1 for line in fh if line.strip()) + answered + 1
+
+
+def seed_command(setup: Setup, receiver: Receiver, batch: BatchFiles) -> tuple[list[str], dict[str, str]]:
+    if setup.seed_python is None:
+        cmd = [sys.executable, "-m", "tests.bench.naive_baseline", receiver.endpoint]
+        return [*cmd, str(batch.input), str(batch.output)], _env()
+    cmd = [str(setup.seed_python), str(BENCH / "seed_baseline.py"), f"{receiver.base_url}/api"]
+    cmd += [str(batch.input), str(batch.output), str(batch.errors)]
+    return cmd, _env(OTEL_BSP_MAX_QUEUE_SIZE=str(2 * batch.requests + 10))
+
+
+@contextlib.contextmanager
+def _uploaded(setup: Setup, batch: BatchFiles, folder: str) -> Iterator[str | None]:
+    """The batch in S3 under ``folder`` (output last, as it arrives), removed afterwards; its output key."""
+    if setup.moto is None:
+        yield None
+        return
+    s3 = setup.moto.client("s3")
+    keys = [f"{folder}/{path.name}" for path in (batch.input, batch.errors, batch.output)]
+    for path, key in zip((batch.input, batch.errors, batch.output), keys, strict=True):
+        s3.upload_file(str(path), BUCKET, key)
+    try:
+        yield keys[-1]
+    finally:
+        for key in keys:
+            s3.delete_object(Bucket=BUCKET, Key=key)
+
+
+def measure_batch(setup: Setup, shape: str, size: int, batch: BatchFiles, repeat: int) -> None:
+    """Every runner on one batch, ``repeat`` times in turn."""
+    label = f"bench-{shape}-{size}"
+    with _uploaded(setup, batch, f"batches/{label}") as output_key:
+        for rep in range(repeat):
+            print(f" repeat {rep + 1}/{repeat}", flush=True)
+            otel = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": setup.receiver.endpoint}
+            cli = [str(Path(sys.executable).with_name("batchtrace")), "replay", *batch.cli_args(), "--batch-id", label]
+            _measure(setup, (shape, size, "cli"), cli, _env(**otel), batch.requests + 1)
+            if setup.moto is not None and output_key is not None:
+                env = _env(**otel, **setup.moto.env(), PYTHONPATH=str(FUNCTION_DIR))
+                env.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
+                cmd = [sys.executable, "-m", "tests.bench.invoke_handler", BUCKET, output_key]
+                _measure(setup, (shape, size, "handler"), cmd, env, batch.requests + 1)
+            cmd, env = seed_command(setup, setup.receiver, batch)
+            _measure(setup, (shape, size, "seed"), cmd, env, _seed_expected(batch))
+
+
+# --------------------------------------------------------------------------- why the seed depends on the receiver
+
+
+def seed_receivers(setup: Setup, batch: BatchFiles, repeat: int) -> None:
+    """The seed against three receivers: how long each takes to answer shows in the seed's time.
+
+    The seed exports from one thread, synchronously: a request of 512 spans (2 MB of JSON) is
+    serialised, posted, and the next waits for the answer; its final flush waits for them all.
+    So the receiver's time to answer each of its ~100 requests adds to its wall time, while its
+    CPU time stays the same. batchtrace's workers send bounded chunks as well, but the main
+    process keeps reading while they wait.
+    """
+    print("\nthe seed against three receivers (median wall s / CPU s of the seed's process):")
+    labels = (
+        "reads each request and answers at once (its own process)",
+        "parses each request in full before answering, as a collector does (its own process)",
+        "reads and answers in the benchmark's process, beside the thread sampling memory",
     )
+    with ReceiverProcess(parse_bodies=True) as parsing, OtlpReceiver(count_only=True, max_requests=10_000_000) as inner:
+        for label, receiver in zip(labels, (setup.receiver, parsing, inner), strict=True):
+            walls, cpus = [], []
+            for _ in range(repeat):
+                cmd, env = seed_command(setup, receiver, batch)
+                cpu_before = os.times()
+                run = run_measured(cmd, env, timeout_s=1800, cwd=str(ROOT))
+                cpu_after = os.times()
+                walls.append(run.wall_s)
+                cpus.append(_children_cpu(cpu_after) - _children_cpu(cpu_before))
+            print(f"  {statistics.median(walls):6.2f} / {statistics.median(cpus):5.2f}  {label}", flush=True)
+
+
+def _children_cpu(times: os.times_result) -> float:
+    return times.children_user + times.children_system
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _median(rows: list[Row], attr: str) -> float:
+    return statistics.median(getattr(row, attr) for row in rows)
+
+
+def _ratio(rows: list[Row], runner: str) -> float | None:
+    """Median over repeats of seed time / runner time, each pair from the same repeat."""
+    mine = [row for row in rows if row.runner == runner]
+    seed = [row for row in rows if row.runner == "seed"]
+    if not mine or not seed:
+        return None
+    return statistics.median(s.wall_s / m.wall_s for m, s in zip(mine, seed, strict=False))
+
+
+def _delivered(rows: list[Row]) -> str:
+    worst = min(rows, key=lambda row: row.delivered - row.expected)
+    return f"{worst.delivered}/{worst.expected}"
+
+
+def table(rows: list[Row], inputs: dict[tuple[str, int], float]) -> list[str]:
+    """The per-shape table (markdown): median times, ratios to the seed, peak memory, spans."""
+    lines = [
+        "| shape | requests | input MB | cli s | handler s | seed s | cli vs seed | handler vs seed "
+        "| cli PSS MB | handler PSS MB | seed PSS MB | spans delivered (cli, handler, seed) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for (shape, size), input_mb in inputs.items():
+        mine = [row for row in rows if (row.shape, row.size) == (shape, size)]
+        by = {runner: [row for row in mine if row.runner == runner] for runner in RUNNERS}
+        cells = [shape, str(size), f"{input_mb:.0f}"]
+        cells += [f"{_median(by[r], 'wall_s'):.2f}" if by[r] else "" for r in RUNNERS]
+        for runner in ("cli", "handler"):
+            ratio = _ratio(mine, runner)
+            cells.append(f"{ratio:.1f}x" if ratio is not None else "")
+        cells += [f"{max(row.peak_mb for row in by[r]):.0f}" if by[r] else "" for r in RUNNERS]
+        cells.append(", ".join(_delivered(by[r]) for r in RUNNERS if by[r]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def verdicts(rows: list[Row], inputs: dict[tuple[str, int], float]) -> list[str]:
+    """Which of issue #13's targets each shape meets (at its largest size)."""
+    out = []
+    largest = max(size for _, size in inputs)
+    for shape, size in inputs:
+        if size != largest:
+            continue
+        mine = [row for row in rows if (row.shape, row.size) == (shape, size)]
+        notes = []
+        for runner, target in TARGET_RATIO.items():
+            ratio = _ratio(mine, runner)
+            peak = max((row.peak_mb for row in mine if row.runner == runner), default=None)
+            if ratio is None or peak is None:
+                continue
+            ok = ratio >= target and peak <= TARGET_PSS_MB[runner]
+            notes.append(f"{runner} {ratio:.1f}x (>= {target:.0f}x), {peak:.0f} MB: {'met' if ok else 'NOT met'}")
+        out.append(f"  {shape}: " + "; ".join(notes))
+    return out
+
+
+def report(rows: list[Row], inputs: dict[tuple[str, int], float]) -> None:
+    print("\n" + "\n".join(table(rows, inputs)))
+    print("\ntargets at the largest size (median ratio to the seed; peak PSS):")
+    print("\n".join(verdicts(rows, inputs)))
+    print("\nwhere the CLI's time went (median ms; build, encode, send summed over worker processes):")
+    for shape, size in inputs:
+        cli = [row for row in rows if (row.shape, row.size, row.runner) == (shape, size, "cli") and row.stages]
+        if cli:
+            stages = {name: statistics.median(row.stages.get(name, 0) for row in cli) for name in cli[0].stages}
+            print(f"  {shape} {size}: " + ", ".join(f"{name} {value:.0f}" for name, value in stages.items()))
+    print("\nCPU seconds of each process tree (median):")
+    for shape, size in inputs:
+        mine = [row for row in rows if (row.shape, row.size) == (shape, size)]
+        by = {r: [row for row in mine if row.runner == r] for r in RUNNERS}
+        print(f"  {shape} {size}: " + ", ".join(f"{r} {_median(by[r], 'cpu_s'):.2f}" for r in RUNNERS if by[r]))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shapes", default="all", help=f"comma-separated, of: {', '.join(SHAPES)} (default all)")
+    parser.add_argument("--sizes", default="50000", help="comma-separated request counts, every shape")
+    parser.add_argument("--growth", default="5000,20000", help="smaller sizes for the first shape only (flat memory)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each runner per batch (medians reported)")
+    parser.add_argument("--content-bytes", type=int, default=3000, help="prompt text per request, UTF-8 bytes")
     parser.add_argument("--seed-python", default=str(ROOT / ".venv-seed" / "bin" / "python"))
     parser.add_argument("--skip-handler", action="store_true")
+    parser.add_argument("--seed-receivers", action="store_true", help="also time the seed against three receivers")
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated batches here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, int]]:
+    shapes = list(SHAPES) if args.shapes == "all" else [s.strip() for s in args.shapes.split(",")]
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        raise SystemExit(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(SHAPES)}")
     sizes = [int(s) for s in args.sizes.split(",")]
+    growth = [int(s) for s in args.growth.split(",") if s.strip()] if args.growth else []
+    return [(shapes[0], size) for size in growth if size not in sizes] + [(s, n) for s in shapes for n in sizes]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    plan = _plan(args)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="batchtrace-bench-"))
-    seed_ok = Path(args.seed_python).exists()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"baseline: {'respan-ai 4.2.4 log_batch_results' if seed_ok else 'naive in-memory OTel pipeline'}")
-    rows: list[Row] = []
-    # moto in its own process, so serving 200 MB does not share the runners' cores.
+    seed_python = Path(args.seed_python) if Path(args.seed_python).exists() else None
+    print(f"machine: {machine()}")
+    print(f"baseline: {'respan-ai 4.2.4 log_batch_results' if seed_python else 'naive in-memory OTel pipeline'}")
+    # moto in its own process, so serving 200 MB does not share the runners' interpreter.
     moto = None if args.skip_handler else MotoServer(own_process=True).start()
+    inputs: dict[tuple[str, int], float] = {}
     try:
-        with OtlpReceiver(count_only=True, max_requests=10_000_000) as rx:
-            for size in sizes:
-                batch = large_batch(workdir / str(size), size, content_bytes=args.content_bytes)
-                mb = batch.input.stat().st_size / (1 << 20)
-                print(f"\n{size} requests, input {mb:.0f} MB, {batch.results} results", flush=True)
-                expected = batch.requests + 1  # a span per request (result or none) + batch_results
-                otel = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rx.endpoint}
-                cli = [str(Path(sys.executable).with_name("batchtrace")), "replay", *batch.cli_args()]
-                cli += ["--batch-id", f"bench-{size}"]
-                rows.append(_measure(rx, size, "cli", cli, _env(**otel), expected))
-                if moto is not None:
-                    s3 = moto.client("s3")
-                    s3.create_bucket(Bucket=BUCKET)
-                    folder = f"batches/bench-{size}"
-                    for path in (batch.input, batch.errors, batch.output):
-                        s3.upload_file(str(path), BUCKET, f"{folder}/{path.name}")
-                    env = _env(**otel, **moto.env(), PYTHONPATH=str(FUNCTION_DIR))
-                    env.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
-                    cmd = [sys.executable, "-m", "tests.bench.invoke_handler", BUCKET, f"{folder}/output.jsonl"]
-                    rows.append(_measure(rx, size, "handler", cmd, env, expected))
-                seed_expected = batch.results - sum(1 for _ in batch.errors.open("rb")) + 1
-                if seed_ok:
-                    cmd = [args.seed_python, str(BENCH / "seed_baseline.py"), f"{rx.base_url}/api"]
-                    cmd += [str(batch.input), str(batch.output)]
-                    env = _env(OTEL_BSP_MAX_QUEUE_SIZE=str(2 * size + 10))
-                else:
-                    cmd = [sys.executable, "-m", "tests.bench.naive_baseline", rx.endpoint]
-                    cmd += [str(batch.input), str(batch.output)]
-                    env = _env()
-                rows.append(_measure(rx, size, "seed", cmd, env, seed_expected))
+        with ReceiverProcess() as receiver:
+            setup = Setup(receiver, moto, seed_python)
+            if moto is not None:
+                moto.client("s3").create_bucket(Bucket=BUCKET)
+            batch = None
+            for shape, size in plan:
+                batch = large_batch(workdir / shape / str(size), size, args.content_bytes, shape=shape)
+                inputs[shape, size] = batch.input.stat().st_size / (1 << 20)
+                mb = inputs[shape, size]
+                print(f"\n{shape}, {size} requests: input {mb:.0f} MB, {batch.results} results", flush=True)
+                measure_batch(setup, shape, size, batch, args.repeat)
+                if args.workdir is None:
+                    shutil.rmtree(workdir / shape / str(size), ignore_errors=True)
+            rows = setup.rows
+            if args.seed_receivers:
+                shape, size = plan[-1]
+                batch = large_batch(workdir / shape / str(size), size, args.content_bytes, shape=shape)
+                seed_receivers(setup, batch, args.repeat)
     finally:
         if moto is not None:
             moto.stop()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    _report(rows, sizes)
+    report(rows, inputs)
     return 0
-
-
-def _report(rows: list[Row], sizes: list[int]) -> None:
-    by = {(r.size, r.runner): r for r in rows}
-    print("\n| requests | runner | wall s | peak PSS MB | peak RSS MB | spans delivered | vs seed |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for size in sizes:
-        seed = by.get((size, "seed"))
-        for runner in ("cli", "handler", "seed"):
-            row = by.get((size, runner))
-            if row is None:
-                continue
-            ratio = f"{seed.wall_s / row.wall_s:.1f}x faster" if seed and runner != "seed" else ""
-            print(
-                f"| {size} | {runner} | {row.wall_s:.2f} | {row.peak_mb:.0f} | {row.peak_rss_mb:.0f} |"
-                f" {row.delivered}/{row.expected} | {ratio} |"
-            )
-    print("\nwhere the time went (cli, ms; build/encode/send summed over worker processes):")
-    for size in sizes:
-        row = by.get((size, "cli"))
-        if row:
-            print(f"  {size}: " + ", ".join(f"{k} {v}" for k, v in row.stages.items()))
-    print("\ngrowth (cli): ms per 1,000 requests, and peak memory")
-    for size in sizes:
-        row = by.get((size, "cli"))
-        if row:
-            print(f"  {size:>6}: {1000 * row.wall_s / size * 1000:7.1f} ms/1k, {row.peak_mb:6.0f} MB")
 
 
 if __name__ == "__main__":

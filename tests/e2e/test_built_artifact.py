@@ -34,13 +34,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
+from batchtrace import submission_metadata
 from cfnlint.decode import cfn_yaml
+from opentelemetry.sdk.trace import TracerProvider
 
-from tests.support.batches import batch_object
+from tests.support.batches import batch_object, fault_batch
+from tests.support.fake_lambda_invoke import FakeLambdaInvoke
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.lambda_runtime_api import InvocationResult, LambdaRuntimeApi
 from tests.support.moto_s3 import REGION, MotoServer, create_idempotency_table
+from tests.support.openai_webhooks import batch_event_body, function_url_event, new_secret, signed_headers
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -224,7 +229,7 @@ class _Resolver:
     """Resolves the intrinsics a function's environment uses, with parameter defaults.
 
     Handles ``Ref`` (parameters, pseudo parameters, the resources given), ``Fn::If`` with its
-    conditions and the one-argument ``Fn::Sub``. Anything else fails the test with a message
+    conditions and ``Fn::Sub`` (with or without its own variables). Anything else fails the test with a message
     naming the variable, so a new kind of value gets a conscious decision here.
     """
 
@@ -256,9 +261,14 @@ class _Resolver:
             if fn == "Fn::If":
                 condition, then, otherwise = arg
                 return self.value(then if self.condition(condition) else otherwise)
-            if fn == "Fn::Sub" and isinstance(arg, str):
-                return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self.ref(m.group(1))), arg)
+            if fn == "Fn::Sub":
+                return self._sub(*arg) if isinstance(arg, list) else self._sub(arg, {})
         raise LookupError(f"cannot resolve {expr!r}")
+
+    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
+        """The two-argument ``Fn::Sub``: its own variables first, then parameters and pseudo parameters."""
+        values = {name: self.value(expr) for name, expr in variables.items()}
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(values.get(m.group(1)) or self.ref(m.group(1))), text)
 
     def condition(self, expr: Any) -> bool:
         if isinstance(expr, str):
@@ -500,6 +510,7 @@ def test_layer_contains_the_package_and_its_dependencies(built: Built) -> None:
         "urllib3/__init__.py",
         "orjson/__init__.py",
         "openai/__init__.py",
+        "standardwebhooks/__init__.py",
     ):
         assert any((p / module).is_file() for p in built.layer_paths), f"{module} missing from the layer"
     # orjson is compiled: the extension must match the function's Python and architecture.
@@ -709,3 +720,75 @@ def test_the_built_fetch_function_copies_a_batch_and_rejects_a_bad_payload(
     for name in ("output.jsonl", "errors.jsonl"):
         body = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}{name}")["Body"].read()
         assert body == (SAMPLES / name).read_bytes(), name
+
+
+def _built_function(built: Built, logical_id: str) -> Built:
+    """Another function of the same build, its fixed ``FunctionName`` (a ``!Sub``) resolved as deployed."""
+    function = built.template["Resources"][logical_id]
+    name = function["Properties"].get("FunctionName")
+    if name is not None:
+        resolved = _Resolver(built.template, {}).value(name)
+        function = {**function, "Properties": {**function["Properties"], "FunctionName": resolved}}
+    return Built(
+        root=built.root,
+        template=built.template,
+        function=function,
+        function_dir=built.root / function["Properties"]["CodeUri"],
+        layer_paths=_layer_paths(built.root, built.template, function),
+        handler=function["Properties"]["Handler"],
+        runtime=_prop(built.template, function, "Runtime"),
+        timeout_s=float(_prop(built.template, function, "Timeout") or 3),
+        memory_mb=int(_prop(built.template, function, "MemorySize") or 128),
+    )
+
+
+def test_the_built_webhook_function_answers_openai_and_logs_the_batch_in_the_submitting_trace(
+    built: Built, runtime_packages: Path, moto: MotoServer, s3: Any, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """OpenAIWebhookFunction as Lambda runs it: standardwebhooks and the core resolve from the layer, a
+    forged request is refused, a signed one is answered and handed to the function itself (through
+    the real Lambda Invoke request), and that job copies the batch and logs it in the submitting trace."""
+    webhook = _built_function(built, "OpenAIWebhookFunction")
+    assert not (webhook.function_dir / "batchtrace").exists(), "the core comes from the layer only"
+    api_key, secret = "sk-e2e-" + "Hk29sLw0Pq7Zr4Tn8Vb1", new_secret()
+    secrets = moto.client("secretsmanager")
+    with FakeOpenAI(api_key=api_key) as api, FakeLambdaInvoke() as lambda_api:
+        client = openai.OpenAI(api_key=api_key, base_url=api.base_url, max_retries=0)
+        batch = fault_batch(8, batch_id="batch_e2e_placeholder")
+        with TracerProvider().get_tracer("e2e").start_as_current_span("submit") as span:
+            uploaded = client.files.create(file=("input.jsonl", batch.input_bytes()), purpose="batch")
+            created = client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                metadata=submission_metadata(),
+            )
+        batch = fault_batch(8, batch_id=created.id)
+        api.finish(created.id, "completed", output_file=batch.output_bytes(), error_file=batch.errors_bytes())
+        env = {
+            **_template_env(webhook, {"IdempotencyTable": TABLE, "BatchesBucket": BUCKET}),
+            **moto.env(),
+            "AWS_ENDPOINT_URL_LAMBDA": lambda_api.base_url,
+            "OPENAI_BASE_URL": api.base_url,
+            "OPENAI_WEBHOOK_SECRET_ARN": secrets.create_secret(Name="wh", SecretString=secret)["ARN"],
+            "OPENAI_API_KEY_SECRET_ARN": secrets.create_secret(Name="key", SecretString=api_key)["ARN"],
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
+        }
+        body = batch_event_body(created.id)
+        with run_runtime(webhook, runtime_packages, env, tmp_path / "runtime.log") as rt:
+            forged = rt.invoke(function_url_event(body, signed_headers(new_secret(), body)), timeout=60)
+            accepted = rt.invoke(function_url_event(body, signed_headers(secret, body)), timeout=60)
+            assert accepted.ok, rt.explain(accepted)
+            (job,) = lambda_api.take()
+            logged = rt.invoke(job.payload, timeout=120)
+    assert forged.ok and forged.payload["statusCode"] == 401, rt.explain(forged)
+    assert accepted.payload["statusCode"] == 200, rt.explain(accepted)
+    assert (job.function_name, job.invocation_type) == (webhook.function["Properties"]["FunctionName"], "Event")
+    assert logged.ok, rt.explain(logged)
+    context = span.get_span_context()
+    assert logged.payload["trace_id"] == f"{context.trace_id:032x}", logged.payload
+    assert receiver.wait_for_spans(logged.payload["spans_built"], timeout=10), rt.explain(logged)
+    root = next(s for s in receiver.spans if s.name == "batch_results")
+    assert root.parent_span_id == f"{context.span_id:016x}"
+    folder = f"batches/{created.id}/"
+    assert s3.get_object(Bucket=BUCKET, Key=folder + "input.jsonl")["Body"].read() == batch.input_bytes()

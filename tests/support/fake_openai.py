@@ -8,6 +8,13 @@ which the code under test calls it through. Serves the two endpoints the batch l
   last one repeats), so a test can script ``in_progress`` -> ``finalizing`` -> ``completed``.
 * ``GET /v1/files/{file_id}/content``: the file's bytes, streamed in chunks with a
   Content-Length (from memory or from a file on disk, so a large file never sits in memory).
+* ``GET /v1/batches?limit=&after=`` (``client.batches.list``): every batch's current object,
+  newest first, a page of ``limit`` (default 20, at most :attr:`FakeOpenAI.page_cap`) after the
+  ``after`` id, with ``first_id``, ``last_id`` and ``has_more`` as OpenAI pages them.
+* ``POST /v1/files`` (``client.files.create``, multipart) and ``POST /v1/batches``
+  (``client.batches.create``, with its ``metadata``): what a submitter calls. The created batch
+  is ``validating`` until :meth:`FakeOpenAI.finish` ends it (completed, expired, failed or
+  cancelled, with output and error files); :attr:`FakeOpenAI.created` holds the create requests.
 
 Every request must carry ``Authorization: Bearer <api_key>``; otherwise the answer is a 401 in
 OpenAI's error shape. Faults are scripted per path: an HTTP status for the next N requests (or
@@ -27,11 +34,17 @@ Usage::
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import json
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.http_server import LoopbackHandler, LoopbackServer
 
@@ -61,6 +74,9 @@ class _Handler(LoopbackHandler["FakeOpenAI"]):
     def do_GET(self) -> None:
         self.owner._handle(self)
 
+    def do_POST(self) -> None:
+        self.owner._handle_post(self)
+
 
 class FakeOpenAI(LoopbackServer):
     """The fake API; a context manager that serves in a daemon thread."""
@@ -75,6 +91,10 @@ class FakeOpenAI(LoopbackServer):
         self._batches: dict[str, list[dict[str, Any]]] = {}
         self._faults: dict[str, _Fault] = {}
         self._requests: list[RecordedRequest] = []
+        #: The largest page ``GET /v1/batches`` serves (OpenAI's is 100): lower it to get more pages.
+        self.page_cap = 100
+        #: The bodies of ``POST /v1/batches`` (``client.batches.create``), in order.
+        self.created: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     @property
@@ -122,7 +142,7 @@ class FakeOpenAI(LoopbackServer):
     def _record(self, handler: _Handler, authorized: bool, status: int) -> None:
         with self._lock:
             user_agent = handler.headers.get("User-Agent") or ""
-            self._requests.append(RecordedRequest("GET", handler.path, authorized, status, user_agent))
+            self._requests.append(RecordedRequest(handler.command, handler.path, authorized, status, user_agent))
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
@@ -165,11 +185,17 @@ class FakeOpenAI(LoopbackServer):
                 {"error": {"message": f"injected failure {fault.status}", "type": "server_error", "code": None}},
             )
             return
+        self._route(handler, path, truncate=fault is not None)
+
+    def _route(self, handler: _Handler, path: str, *, truncate: bool) -> None:
+        """Answer a GET that passed the key and fault checks, by its path."""
         parts = path.strip("/").split("/")
-        if len(parts) == 3 and parts[:2] == ["v1", "batches"]:
+        if parts == ["v1", "batches"]:
+            self._serve_list(handler)
+        elif len(parts) == 3 and parts[:2] == ["v1", "batches"]:
             self._serve_batch(handler, parts[2])
         elif len(parts) == 4 and parts[:2] == ["v1", "files"] and parts[3] == "content":
-            self._serve_file(handler, parts[2], truncate=fault is not None)
+            self._serve_file(handler, parts[2], truncate=truncate)
         else:
             self._record(handler, True, 404)
             handler.send_json(404, {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error"}})
@@ -186,6 +212,29 @@ class FakeOpenAI(LoopbackServer):
             return
         self._record(handler, True, 200)
         handler.send_json(200, obj)
+
+    def _serve_list(self, handler: _Handler) -> None:
+        """``GET /v1/batches``: the batches' current objects, newest first, paged by ``after`` and ``limit``."""
+        query = parse_qs(urlsplit(handler.path).query)
+        limit = min(int(query.get("limit", ["20"])[0]), self.page_cap)
+        with self._lock:
+            current = [queue[0] for queue in self._batches.values() if queue]
+        ordered = sorted(current, key=lambda o: (o.get("created_at") or 0, o["id"]), reverse=True)
+        ids = [o["id"] for o in ordered]
+        after = query.get("after", [None])[0]
+        start = ids.index(after) + 1 if after in ids else 0
+        page = ordered[start : start + limit]
+        self._record(handler, True, 200)
+        handler.send_json(
+            200,
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": start + limit < len(ordered),
+            },
+        )
 
     def _serve_file(self, handler: _Handler, file_id: str, *, truncate: bool) -> None:
         with self._lock:
@@ -232,3 +281,100 @@ class FakeOpenAI(LoopbackServer):
         if truncate:
             handler.wfile.flush()
             handler.close_connection = True
+
+    # ------------------------------------------------------------------ submitting (POST) and finishing a batch
+
+    def finish(
+        self,
+        batch_id: str,
+        status: str,
+        *,
+        output_file: bytes | None = None,
+        error_file: bytes | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """End a created batch: from now on its final object is served (``status``, its time stamp,
+        file ids for the files given, which are served too; ``fields`` override any field, e.g.
+        ``request_counts`` or the times). Returns that object."""
+        with self._lock:
+            obj = dict(self._batches[batch_id][-1])
+        obj.update(status=status, in_progress_at=obj["created_at"])
+        obj[f"{status}_at"] = int(time.time())
+        for name, content in (("output", output_file), ("error", error_file)):
+            if content is not None:
+                obj[f"{name}_file_id"] = f"file-{name}-{batch_id}"
+                self.add_file(obj[f"{name}_file_id"], content)
+        obj.update(fields)
+        self.set_batch(batch_id, obj)
+        return obj
+
+    def _handle_post(self, handler: _Handler) -> None:
+        body = handler.read_body()
+        if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self._record(handler, False, 401)
+            handler.send_json(401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
+            return
+        path = handler.path.split("?", 1)[0]
+        if path == "/v1/files":
+            self._create_file(handler, body)
+        elif path == "/v1/batches":
+            self._create_batch(handler, json.loads(body))
+        else:
+            self._record(handler, True, 404)
+            handler.send_json(
+                404, {"error": {"message": f"Invalid URL (POST {path})", "type": "invalid_request_error"}}
+            )
+
+    def _create_file(self, handler: _Handler, body: bytes) -> None:
+        """``client.files.create(file=..., purpose="batch")``: a multipart form with ``file`` and ``purpose``."""
+        head = f"Content-Type: {handler.headers.get('Content-Type')}\r\n\r\n".encode()
+        form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        fields = {part.get_param("name", header="content-disposition"): part for part in form.iter_parts()}
+        content = fields["file"].get_payload(decode=True)
+        file_id = f"file-{uuid.uuid4().hex[:24]}"
+        self.add_file(file_id, content)
+        self._record(handler, True, 200)
+        handler.send_json(
+            200,
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": int(time.time()),
+                "filename": fields["file"].get_filename() or "input.jsonl",
+                "purpose": fields["purpose"].get_payload(decode=True).decode(),
+                "status": "processed",
+            },
+        )
+
+    def _create_batch(self, handler: _Handler, request: dict[str, Any]) -> None:
+        """``client.batches.create(...)``: a ``validating`` batch keeping the request's ``metadata``."""
+        batch_id = f"batch_{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        obj: dict[str, Any] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": request["endpoint"],
+            "errors": None,
+            "input_file_id": request["input_file_id"],
+            "completion_window": request["completion_window"],
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": created,
+            "in_progress_at": None,
+            "expires_at": created + 86_400,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": request.get("metadata"),
+        }
+        with self._lock:
+            self.created.append(request)
+        self.set_batch(batch_id, obj)
+        self._record(handler, True, 200)
+        handler.send_json(200, obj)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-#: Variables that could send spans to a real backend or reach real AWS or OpenAI from a test.
-SCRUBBED_PREFIXES = ("OTEL_", "RESPAN_", "AWS_", "BATCHTRACE_", "OPENAI_")
+#: Variables that could send spans to a real backend or reach real AWS, OpenAI or Anthropic from a test.
+SCRUBBED_PREFIXES = ("OTEL_", "RESPAN_", "AWS_", "BATCHTRACE_", "OPENAI_", "ANTHROPIC_")
 SCRUBBED_NAMES = ("OTLP_HEADERS_SECRET_ARN", "RESPAN_API_KEY_SECRET_ARN", "IDEMPOTENCY_TABLE")
 #: Harmless settings of the machine that tests may need (TLS trust for boto3).
 KEPT_NAMES = ("AWS_CA_BUNDLE",)

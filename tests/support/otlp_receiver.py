@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import threading
 import time
@@ -149,7 +150,7 @@ class Faults:
     Counters for ``fail_first`` and ``drop_connection_first`` count requests since the faults were
     last set (constructor or :meth:`OtlpReceiver.set_faults`), so a test can arm a fault midway.
     Order per request: drop connection, delay, ``always_status``, ``fail_first``, then the normal
-    checks (path, content type, decoding, ``max_body_bytes``).
+    checks (path, content type, decoding, ``max_body_bytes``, ``reject_containing``).
     """
 
     fail_first: int = 0
@@ -159,6 +160,9 @@ class Faults:
     delay_s: float = 0.0
     always_status: int | None = None
     drop_connection_first: int = 0
+    #: Refuse (with ``fail_status``) every request whose decoded body holds these bytes: e.g. one
+    #: batch's id, so that one batch of several fails while the others are delivered.
+    reject_containing: bytes | None = None
 
 
 def decode_any_value(value: AnyValue) -> AttributeValue:
@@ -272,6 +276,16 @@ def count_spans_wire(data: bytes) -> int:
     return count
 
 
+def _count_json_spans(data: bytes) -> int:
+    """Spans in an OTLP/JSON request, parsed in full."""
+    document = json.loads(data)
+    return sum(
+        len(scope.get("spans") or ())
+        for resource in document.get("resourceSpans") or ()
+        for scope in resource.get("scopeSpans") or ()
+    )
+
+
 def _decompress(body: bytes, encoding: str) -> bytes:
     """Undo ``Content-Encoding``; ``deflate`` accepts both zlib-wrapped and raw streams.
 
@@ -336,6 +350,7 @@ class OtlpReceiver(LoopbackServer):
         port: int = 0,
         *,
         count_only: bool = False,
+        parse_bodies: bool = False,
         max_requests: int = 100_000,
         fail_first: int = 0,
         fail_status: int = 503,
@@ -347,6 +362,9 @@ class OtlpReceiver(LoopbackServer):
     ) -> None:
         super().__init__(port)
         self.count_only = count_only
+        #: In ``count_only`` mode, parse every body in full before counting, as a collector would
+        #: (the benchmark shows how a receiver that takes its time slows a synchronous exporter).
+        self.parse_bodies = parse_bodies
         self.max_requests = max_requests
         self._faults = Faults(
             fail_first=fail_first,
@@ -597,7 +615,7 @@ class OtlpReceiver(LoopbackServer):
         if self.count_only and content_type == "application/json":
             # OTLP/JSON (what some SDKs, like the seed's, post): count span objects by their key.
             data = _decompress(body, handler.headers.get("Content-Encoding", ""))
-            span_count = data.count(b'"spanId"')
+            span_count = _count_json_spans(data) if self.parse_bodies else data.count(b'"spanId"')
             self._record(handler, body_size=len(body), decoded_size=len(data), status=ok_status, span_count=span_count)
             handler.send_reply(ok_status, b"{}", content_type="application/json")
             return
@@ -609,14 +627,23 @@ class OtlpReceiver(LoopbackServer):
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             self._reply_error(handler, 400, f"cannot decompress body: {exc}", len(body))
             return
-        if faults.max_body_bytes is not None and len(data) > faults.max_body_bytes:
-            message = f"body {len(data)} > {faults.max_body_bytes} bytes"
-            self._reply_error(handler, 413, message, len(body), None, len(data))
+        if self._refuse_decoded(handler, faults, len(body), data):
             return
         if path.endswith(_METRICS_SUFFIX):
             self._accept_metrics(handler, len(body), data, ok_status)
             return
         self._accept(handler, len(body), data, ok_status)
+
+    def _refuse_decoded(self, handler: _Handler, faults: Faults, body_size: int, data: bytes) -> bool:
+        """The faults that look at the decoded body (``max_body_bytes``, ``reject_containing``); True if answered."""
+        if faults.max_body_bytes is not None and len(data) > faults.max_body_bytes:
+            message = f"body {len(data)} > {faults.max_body_bytes} bytes"
+            self._reply_error(handler, 413, message, body_size, None, len(data))
+            return True
+        if faults.reject_containing is not None and faults.reject_containing in data:
+            self._reply_error(handler, faults.fail_status, "injected failure (rejected content)", body_size)
+            return True
+        return False
 
     def _inject_faults(
         self, handler: _Handler, index: int, faults: Faults, method_allowed: bool, body_size: int
@@ -644,7 +671,9 @@ class OtlpReceiver(LoopbackServer):
     def _accept(self, handler: _Handler, body_size: int, data: bytes, ok_status: int) -> None:
         """Count (``count_only``) or decode the spans, record them, then answer ``ok_status``."""
         try:
-            if self.count_only:
+            if self.count_only and self.parse_bodies:
+                spans, span_count = None, count_spans(ExportTraceServiceRequest.FromString(data))
+            elif self.count_only:
                 spans, span_count = None, count_spans_wire(data)
             else:
                 spans = decode_spans(ExportTraceServiceRequest.FromString(data))

@@ -10,12 +10,17 @@ functions in Docker. Without that flag it only records executions. So the defini
 does: the ``${...}`` placeholders replaced with the template's ``DefinitionSubstitutions`` (dummy
 ARNs here, or the values a test gives). :class:`AslInterpreter` runs it: a small interpreter of
 the Amazon States Language (JSONPath flavour) supporting what the definition uses and failing
-loudly on anything else: Pass, Task, Choice, Wait, Succeed and Fail states; InputPath,
+loudly on anything else: Pass, Task, Choice, Wait, Succeed, Fail and Map states; InputPath,
 Parameters, ResultSelector, ResultPath and OutputPath; Retry (MaxAttempts, IntervalSeconds,
 BackoffRate, MaxDelaySeconds) and Catch; Choice rules with And/Or/Not, string, numeric, boolean
 and type tests; the intrinsic functions States.Format, States.StringToJson, States.JsonToString,
 States.JsonMerge and States.Array; Fail states' ErrorPath/CausePath. Tasks are mocked by
-``Resource`` (:func:`lambda_task`, :func:`canned_http`, :func:`openai_http_task`). Nothing sleeps:
+``Resource`` (:func:`lambda_task`, :func:`canned_http`, :func:`openai_http_task`). A Map state
+(inline or DISTRIBUTED) runs its ItemProcessor over its items one after the other, each as an
+execution of its own (ItemsPath, or an ItemReader mocked by resource, e.g. :func:`s3_json_items`;
+ItemSelector with ``$$.Map.Item``; MaxConcurrency(Path) recorded, not enforced;
+ToleratedFailurePercentage/Count(Path); a ResultWriter mocked by resource, e.g.
+:func:`s3_result_writer`, which writes Step Functions' result files). Nothing sleeps:
 waits and retry delays advance a simulated clock, which the top-level ``TimeoutSeconds`` applies
 to, and the run counts approximate history events. Every state's input and output, every task's
 parameters and result, must fit Step Functions' 256 KB.
@@ -36,12 +41,17 @@ import requests
 from cfnlint.decode import cfn_yaml
 
 __all__ = [
+    "BACKFILL_STATE_MACHINE",
+    "BACKFILL_SUBSTITUTIONS",
     "DUMMY_SUBSTITUTIONS",
     "FETCH_ARN",
     "HTTP_INVOKE",
     "LAMBDA_INVOKE",
     "LOG_ARN",
+    "MAP_RUN_ARN",
     "PAYLOAD_LIMIT",
+    "S3_GET_OBJECT",
+    "S3_PUT_OBJECT",
     "AslInterpreter",
     "Execution",
     "StatesError",
@@ -55,6 +65,8 @@ __all__ = [
     "load_definition",
     "openai_http_task",
     "placeholders",
+    "s3_json_items",
+    "s3_result_writer",
     "set_path",
     "state_machine_properties",
     "template",
@@ -64,6 +76,10 @@ __all__ = [
 PAYLOAD_LIMIT = 256 * 1024
 HTTP_INVOKE = "arn:aws:states:::http:invoke"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+#: A Distributed Map's ItemReader and ResultWriter resources.
+S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
+S3_PUT_OBJECT = "arn:aws:states:::s3:putObject"
+MAP_RUN_ARN = "arn:aws:states:us-east-1:123456789012:mapRun:stack-Backfill/Backfill:7d3f0c52-7a3e-4a0e"
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -80,6 +96,13 @@ DUMMY_SUBSTITUTIONS = {
     "BatchPrefix": "batches/",
     "PollIntervalSeconds": "300",
 }
+BACKFILL_STATE_MACHINE = "BackfillStateMachine"
+#: The backfill's substitutions beyond the lifecycle's (the template's defaults).
+BACKFILL_SUBSTITUTIONS = {
+    "BackfillPrefix": "backfill/",
+    "BackfillMaxConcurrency": "5",
+    "BackfillToleratedFailurePercentage": "5",
+}
 
 
 # =========================================================================== the definition, as deployed
@@ -90,24 +113,26 @@ def template() -> dict[str, Any]:
     return cfn_yaml.loads(TEMPLATE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def state_machine_properties() -> dict[str, Any]:
-    resource = template()["Resources"][STATE_MACHINE]
+def state_machine_properties(state_machine: str = STATE_MACHINE) -> dict[str, Any]:
+    resource = template()["Resources"][state_machine]
     assert resource["Type"] == "AWS::Serverless::StateMachine"
     return resource["Properties"]  # type: ignore[no-any-return]
 
 
-def definition_text() -> str:
-    return (ROOT / str(state_machine_properties()["DefinitionUri"])).read_text(encoding="utf-8")
+def definition_text(state_machine: str = STATE_MACHINE) -> str:
+    return (ROOT / str(state_machine_properties(state_machine)["DefinitionUri"])).read_text(encoding="utf-8")
 
 
 def placeholders(text: str) -> set[str]:
     return set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
 
 
-def load_definition(substitutions: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The definition as Step Functions gets it: placeholders replaced, then parsed."""
+def load_definition(
+    substitutions: Mapping[str, str] | None = None, state_machine: str = STATE_MACHINE
+) -> dict[str, Any]:
+    """The definition of ``state_machine`` as Step Functions gets it: placeholders replaced, then parsed."""
     values = {**DUMMY_SUBSTITUTIONS, **(substitutions or {})}
-    text = definition_text()
+    text = definition_text(state_machine)
     missing = placeholders(text) - set(values)
     assert not missing, f"no substitution for {sorted(missing)}"
     for name, value in values.items():
@@ -417,7 +442,7 @@ TaskHandler = Callable[[Mapping[str, Any]], Any]
 
 #: Approximate history events per state: entered + exited, plus scheduled/started/succeeded
 #: for a task (and scheduled/started/failed for each failed attempt).
-_EVENTS = {"Task": 5, "Choice": 2, "Wait": 2, "Pass": 2, "Succeed": 2, "Fail": 2}
+_EVENTS = {"Task": 5, "Choice": 2, "Wait": 2, "Pass": 2, "Succeed": 2, "Fail": 2, "Map": 4}
 #: Errors no Retry or Catch ever handles.
 _UNCATCHABLE = ("States.Runtime", "States.DataLimitExceeded")
 
@@ -432,6 +457,9 @@ class Step:
     output: Any = None
     attempts: int = 1
     error: str | None = None
+    #: A Map state's child executions, one per item, and its concurrency limit.
+    children: list[Execution] = field(default_factory=list)
+    max_concurrency: int | None = None
 
 
 @dataclass
@@ -444,6 +472,7 @@ class Execution:
     steps: list[Step] = field(default_factory=list)
     waited_s: float = 0.0
     history_events: int = 0
+    input: Any = None
 
     def path(self) -> list[str]:
         return [s.name for s in self.steps]
@@ -489,7 +518,7 @@ class AslInterpreter:
         states, timeout = self.definition["States"], self.definition.get("TimeoutSeconds")
         context: dict[str, Any] = {"Execution": {"Input": execution_input, "Id": "arn:aws:states:::execution:test"}}
         name, data = self.definition["StartAt"], execution_input
-        run = Execution(status="RUNNING", end_state=name)
+        run = Execution(status="RUNNING", end_state=name, input=execution_input)
         _check_size("the execution input", data)
         for _ in range(self.max_steps):
             state = states[name]
@@ -528,6 +557,8 @@ class AslInterpreter:
         effective = self._input_path(state, raw)
         if kind == "Task":
             return self._task(state, raw, effective, context, step, run)
+        if kind == "Map":
+            return self._map(state, raw, effective, context, step, run)
         handlers = {"Pass": self._pass, "Choice": self._choice, "Wait": self._wait, "Succeed": self._succeed}
         if kind == "Fail":
             return self._fail(state, raw, context)
@@ -613,6 +644,70 @@ class AslInterpreter:
                 step.attempts += 1
                 run.history_events += 3
 
+    # ------------------------------------------------------------------ Map
+
+    def _map(
+        self,
+        state: Mapping[str, Any],
+        raw: Any,
+        effective: Any,
+        context: Mapping[str, Any],
+        step: Step,
+        run: Execution,
+    ) -> tuple[str, Any]:
+        """Each item through the ItemProcessor, as an execution of its own; a map's failure is caught like a task's."""
+        try:
+            step.max_concurrency = _map_limit(state, effective, "MaxConcurrency")
+            items = self._map_items(state, effective, context)
+            step.children = [self._map_item(state, effective, context, i, item) for i, item in enumerate(items)]
+            # The items run side by side: the map takes as long as its slowest.
+            run.waited_s += max((child.waited_s for child in step.children), default=0.0)
+            # The results are written whether or not the map run then fails on its failure threshold.
+            result = self._map_result(state, effective, context, step.children)
+            _check_tolerance(state, effective, step.children)
+        except StatesError as err:
+            step.error = err.error
+            return self._catch(state, raw, err)
+        return self._next(state, self._output(state, raw, result))
+
+    def _handler(self, resource: str) -> TaskHandler:
+        handler = self.tasks.get(resource)
+        if handler is None:
+            raise StatesError("States.Runtime", f"no mock for resource {resource}")
+        return handler
+
+    def _map_items(self, state: Mapping[str, Any], effective: Any, context: Mapping[str, Any]) -> list[Any]:
+        reader = state.get("ItemReader")
+        if reader is None:
+            items = require_path(effective, state.get("ItemsPath", "$"))
+        else:  # a Distributed Map reads its items from S3: no 256 KB limit on them
+            parameters = apply_template(reader.get("Parameters", {}), effective, context)
+            items = self._handler(reader["Resource"])({"Parameters": parameters, **reader.get("ReaderConfig", {})})
+        if not isinstance(items, list):
+            raise StatesError("States.Runtime", f"the Map state's items are not an array: {type(items).__name__}")
+        return items
+
+    def _map_item(
+        self, state: Mapping[str, Any], effective: Any, context: Mapping[str, Any], index: int, item: Any
+    ) -> Execution:
+        item_context = {**context, "Map": {"Item": {"Index": index, "Value": item}}}
+        selector = state.get("ItemSelector", state.get("Parameters"))
+        child_input = item if selector is None else apply_template(selector, effective, item_context)
+        processor = state.get("ItemProcessor") or state["Iterator"]
+        return AslInterpreter(processor, self.tasks, self.max_steps).run(child_input)
+
+    def _map_result(
+        self, state: Mapping[str, Any], effective: Any, context: Mapping[str, Any], children: list[Execution]
+    ) -> Any:
+        writer = state.get("ResultWriter")
+        if writer is None:
+            return [child.output for child in children]
+        parameters = apply_template(writer.get("Parameters", {}), effective, context)
+        details = self._handler(writer["Resource"])(
+            {"Parameters": parameters, "MapRunArn": MAP_RUN_ARN, "Executions": children}
+        )
+        return {"MapRunArn": MAP_RUN_ARN, "ResultWriterDetails": details}
+
     @staticmethod
     def _catch(state: Mapping[str, Any], raw: Any, err: StatesError) -> tuple[str, Any]:
         for catcher in state.get("Catch", []):
@@ -641,6 +736,48 @@ class AslInterpreter:
         if state.get("End"):
             return "succeed", value
         return state["Next"], value
+
+
+def _map_limit(state: Mapping[str, Any], effective: Any, name: str) -> int | float | None:
+    """A Map limit, as given or read from its ``...Path`` (which must give a number)."""
+    if f"{name}Path" in state:
+        value = require_path(effective, state[f"{name}Path"])
+        if not _is_numeric(value) or value < 0:
+            raise StatesError("States.Runtime", f"{name}Path gave {value!r}, not a non-negative number")
+        return value  # type: ignore[no-any-return]
+    return state.get(name)  # type: ignore[no-any-return]
+
+
+def _distributed(state: Mapping[str, Any]) -> bool:
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+    return bool(processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED")
+
+
+def _exceeds(limit: float | None, value: float) -> bool:
+    return limit is not None and value > limit
+
+
+def _over_threshold(state: Mapping[str, Any], effective: Any, failed: int, total: int) -> bool:
+    """Whether ``failed`` of ``total`` items exceed a tolerated threshold (none given: any failure does)."""
+    percentage = _map_limit(state, effective, "ToleratedFailurePercentage")
+    count = _map_limit(state, effective, "ToleratedFailureCount")
+    if percentage is None and count is None:
+        return True
+    return _exceeds(percentage, failed * 100 / total) or _exceeds(count, failed)
+
+
+def _check_tolerance(state: Mapping[str, Any], effective: Any, children: list[Execution]) -> None:
+    """An inline Map fails with its first failed item; a Distributed Map once a tolerated threshold is exceeded."""
+    failed = [child for child in children if child.status != "SUCCEEDED"]
+    if not failed:
+        return
+    if not _distributed(state):
+        raise StatesError(failed[0].error or "States.TaskFailed", failed[0].cause or "")
+    if _over_threshold(state, effective, len(failed), len(children)):
+        raise StatesError(
+            "States.ExceedToleratedFailureThreshold",
+            f"{len(failed)} of {len(children)} items failed, over the tolerated threshold",
+        )
 
 
 def _call_task(handler: TaskHandler, parameters: Any, name: str) -> Any:
@@ -744,3 +881,66 @@ def openai_http_task(api_key: str) -> TaskHandler:
         return _http_result(response.json(), response.status_code, response.reason, dict(response.headers))
 
     return invoke
+
+
+def s3_json_items(s3: Any) -> TaskHandler:
+    """A Distributed Map's ItemReader (``s3:getObject``, ``InputType: JSON``) over a real (moto) S3: the array."""
+
+    def read(request: Mapping[str, Any]) -> Any:
+        assert request.get("InputType") == "JSON", "only JSON manifests are mocked"
+        parameters = request["Parameters"]
+        try:
+            body = s3.get_object(Bucket=parameters["Bucket"], Key=parameters["Key"])["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise StatesError("States.ItemReaderFailed", f"no object {parameters['Key']}") from None
+        return json.loads(body)
+
+    return read
+
+
+def _result_entry(child: Execution, state_machine_arn: str, index: int) -> dict[str, Any]:
+    """One execution as Step Functions lists it in a map run's SUCCEEDED_n.json / FAILED_n.json."""
+    entry = {
+        "ExecutionArn": f"{state_machine_arn.replace(':stateMachine:', ':execution:')}/Backfill:{index}",
+        "Input": json.dumps(child.input),
+        "InputDetails": {"Included": True},
+        "Name": str(index),
+        "StartDate": "2026-09-01T10:00:00.000Z",
+        "StateMachineArn": state_machine_arn,
+        "Status": child.status,
+        "StopDate": "2026-09-01T10:00:30.000Z",
+    }
+    if child.status == "SUCCEEDED":
+        entry.update(Output=json.dumps(child.output), OutputDetails={"Included": True})
+    else:
+        entry.update(Error=child.error, Cause=child.cause)
+    return entry
+
+
+def s3_result_writer(s3: Any, state_machine_arn: str) -> TaskHandler:
+    """A Distributed Map's ResultWriter (``s3:putObject``) over a real (moto) S3, in Step Functions' layout.
+
+    ``<Prefix>/<map run id>/SUCCEEDED_0.json`` and ``FAILED_0.json`` (arrays of executions, each
+    with its input and its output or error) and ``manifest.json`` naming them; returns the
+    ``ResultWriterDetails`` (the manifest's bucket and key).
+    """
+
+    def write(request: Mapping[str, Any]) -> Any:
+        bucket, prefix = request["Parameters"]["Bucket"], request["Parameters"].get("Prefix", "")
+        folder = f"{prefix.rstrip('/')}/{request['MapRunArn'].rsplit(':', 1)[-1]}/".lstrip("/")
+        files: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
+        for kind in ("SUCCEEDED", "FAILED"):
+            entries = [
+                _result_entry(child, state_machine_arn, i)
+                for i, child in enumerate(request["Executions"])
+                if (child.status == "SUCCEEDED") == (kind == "SUCCEEDED")
+            ]
+            if entries:
+                body = json.dumps(entries).encode()
+                s3.put_object(Bucket=bucket, Key=f"{folder}{kind}_0.json", Body=body)
+                files[kind].append({"Key": f"{folder}{kind}_0.json", "Size": len(body)})
+        manifest = {"DestinationBucket": bucket, "MapRunArn": request["MapRunArn"], "ResultFiles": files}
+        s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json", Body=json.dumps(manifest).encode())
+        return {"Bucket": bucket, "Key": f"{folder}manifest.json"}
+
+    return write

@@ -3,7 +3,8 @@
 The public surface is small: :func:`log_batch_results` (the library call), :func:`run_batch`
 (streams in, summary out), :func:`run_s3_batch` (a batch in S3), :func:`log_batch_status` (a
 batch that failed or was cancelled, from its object alone), the :class:`Summary` they
-return, and the typed errors.
+return, :func:`submission_metadata` (the submitting trace, for the batch's own metadata), and
+the typed errors.
 """
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ from batchtrace.run import run_batch
 from batchtrace.s3_batch import BatchLocation, FileNames, run_s3_batch
 from batchtrace.send.delivery import DeliveryPolicy
 from batchtrace.send.otlp_config import OtlpConfig
+from batchtrace.submit import submission_metadata
 from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint
 
@@ -45,4 +47,5 @@ __all__ = [
     "log_batch_status",
     "run_batch",
     "run_s3_batch",
+    "submission_metadata",
 ]

@@ -17,7 +17,7 @@ from typing import IO, Any, NoReturn
 
 import orjson
 
-from batchtrace import __version__, cli_fetch
+from batchtrace import __version__, cli_backfill, cli_fetch
 from batchtrace.content import ContentPolicy
 from batchtrace.errors import InputError, MissingFileError
 from batchtrace.extract import provider_names
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("-v", "--verbose", action="store_true", help="log progress and retries to stderr")
     cli_fetch.add_parser(commands)
+    cli_backfill.add_parser(commands)
     return parser
 
 
@@ -187,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "backfill":
+            return cli_backfill.run(args)
         return cli_fetch.run(args) if args.command == "fetch" else replay(args)
     except InputError as err:
         print(f"batchtrace: error: {err}", file=sys.stderr)

@@ -129,3 +129,30 @@ class OpenAIFileError(OpenAIUnavailableError):
     @property
     def file_id(self) -> str:
         return self.object_id
+
+
+# --------------------------------------------------------------------------- reading a Bedrock batch inference job
+
+
+class BedrockJobError(InputError):
+    """Bedrock refused to describe a batch inference job (no such job, a bad ARN, no permission):
+    a retry does not change it. The message names the job and Bedrock's error code.
+    """
+
+
+class BedrockUnavailableError(BatchtraceError):
+    """Bedrock could not be reached or kept throttling after the SDK's retries: a later retry may succeed."""
+
+
+# --------------------------------------------------------------------------- OpenAI's webhooks (sources/openai_webhook)
+
+
+class WebhookRejected(InputError):
+    """A webhook request that is refused: ``status`` is the HTTP answer (401: no valid signature or a
+    timestamp outside five minutes; 400: not an OpenAI event; 405: not a POST). The message says why,
+    for the log; the caller gets the status and a generic reason only.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status

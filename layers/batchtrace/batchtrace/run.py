@@ -76,11 +76,12 @@ def _index(plan: BatchPlan, stream: Readable, tally: Tally) -> RequestIndex:
     def request_id(obj: dict[str, Any], line_no: int) -> tuple[str | None, str]:
         adapter = choice.current
         custom_id = adapter.request_id(obj)
-        return custom_id, "" if custom_id else f"not a {adapter.name} request line"
+        return custom_id, "" if custom_id else f"not a request line of the {adapter.name} format"
 
     if choice.adapter is not None and choice.adapter.self_contained:
         stream = EMPTY_INPUT
-    index = RequestIndex.from_stream(stream, request_id, plan.input_name, digest=plan.batch_id is None)
+    fast_id = choice.adapter.fast_request_id if choice.adapter is not None else None
+    index = RequestIndex.from_stream(stream, request_id, plan.input_name, digest=plan.batch_id is None, fast_id=fast_id)
     tally.requests, tally.duplicate_ids = index.requests, index.duplicate_ids
     return index
 
@@ -116,7 +117,13 @@ def _deliver_completions(
 
     def make_worker() -> ChunkWorker:
         return ChunkWorker(
-            plan.format.current, factory, OtlpSender(plan.otlp, plan.delivery), index.read, plan.content, plan.model
+            plan.format.current,
+            factory,
+            OtlpSender(plan.otlp, plan.delivery),
+            index.read,
+            plan.content,
+            plan.model,
+            input_name=index.source_name,
         )
 
     def make_pool() -> InlinePool | ForkPool:

@@ -18,6 +18,7 @@ import orjson
 
 from batchtrace.errors import ConfigurationError, MissingFileError
 from batchtrace.lifecycle.stored import stored_lifecycle
+from batchtrace.read.prefetch import ReadAhead
 from batchtrace.run import run_batch
 from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint, hint_from_trace_json
@@ -215,13 +216,13 @@ def _str(doc: Mapping[str, Any] | None, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _result_streams(s3: Any, location: BatchLocation, bedrock: bool) -> list[tuple[str, _ObjectStream]]:
-    results = [
-        (location.uri(location.output_key), _ObjectStream(s3, location.bucket, location.output_key, "output file"))
-    ]
+def _result_streams(s3: Any, location: BatchLocation, bedrock: bool) -> list[tuple[str, ReadAhead]]:
+    """The output and error files, each read ahead in a thread from its second chunk (the workers fork first)."""
+    output = _ObjectStream(s3, location.bucket, location.output_key, "output file")
+    results = [(location.uri(location.output_key), ReadAhead(output, sync_reads=1))]
     if not bedrock and location.errors_key and _exists(s3, location.bucket, location.errors_key):
         errors = _ObjectStream(s3, location.bucket, location.errors_key, "error file")
-        results.append((location.uri(location.errors_key), errors))
+        results.append((location.uri(location.errors_key), ReadAhead(errors, sync_reads=1)))
     return results
 
 
@@ -232,7 +233,7 @@ class _Opened:
     location: BatchLocation
     bedrock: bool
     input_object: dict[str, Any] | None
-    results: list[tuple[str, _ObjectStream]]
+    results: list[tuple[str, ReadAhead]]
     trace_doc: dict[str, Any] | None
 
     @property
@@ -262,6 +263,7 @@ def _open(s3: Any, location: BatchLocation) -> _Opened:
         input_object = _get(s3, location.bucket, location.input_key or "")
         if input_object is None:
             raise MissingFileError("input file", location.uri(location.input_key))
+        input_object["Body"] = ReadAhead(input_object["Body"])  # downloads while it is indexed
     trace_doc = read_trace_json(s3, location)
     return _Opened(location, bedrock, input_object, _result_streams(s3, location, bedrock), trace_doc)
 
@@ -308,3 +310,16 @@ def run_s3_batch(
     finally:
         opened.close()
     return summary
+
+
+#: Public names for the source modules that read other layouts from S3 (``sources/bedrock_job``).
+ObjectStream = _ObjectStream
+read_json_object = _read_json
+
+#: The idempotency record of one upload's logging, shared by every function that logs a batch folder
+#: (LogBatchResultsFunction on the S3 event, the OpenAI webhook receiver after its copy): the same
+#: upload (bucket, output key, version) has one record whichever function gets there first, so it is
+#: exported once and the other gets the first one's summary.
+LOG_IDEMPOTENCY_KEY_PREFIX = "batchtrace.log_s3_batch"
+#: What identifies one upload in a :class:`BatchLocation` (JMESPath over its fields).
+LOG_IDEMPOTENCY_JMESPATH = "[bucket, output_key, object_tag]"

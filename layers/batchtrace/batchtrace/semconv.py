@@ -161,3 +161,9 @@ RECONCILIATION_AGREE: Final = "batchtrace.reconciliation.agree"
 RECONCILIATION_SOURCE: Final = "batchtrace.reconciliation.source"
 RECONCILIATION_PROVIDER_PREFIX: Final = "batchtrace.reconciliation.provider."
 RECONCILIATION_SEEN_PREFIX: Final = "batchtrace.reconciliation.seen."
+
+# --------------------------------------------------------------------------- a batch's trace context (submit.py)
+#: The W3C Trace Context names, used as the key of the batch's metadata entry, tag or label.
+#: The lifecycle parsers read the same key back (OpenAI ``metadata``, a Bedrock tag, a Vertex label).
+TRACEPARENT: Final = "traceparent"
+TRACESTATE: Final = "tracestate"

@@ -42,7 +42,7 @@ class Matcher:
         self.choice.refine(obj)
         adapter = self.choice.current
         custom_id = adapter.result_id(obj, line_no)
-        return custom_id, "" if custom_id else f"not a {adapter.name} result line"
+        return custom_id, "" if custom_id else f"not a result line of the {adapter.name} format"
 
     def results(self, name: str, stream: Readable) -> Iterator[WorkItem]:
         """The items of one result file (the output, then the error file)."""
@@ -78,5 +78,6 @@ class Matcher:
         """Move the malformed-line counts of every file into the tally (after the last item)."""
         for malformed in self.malformed_files:
             self.tally.malformed_lines += malformed.count
-            if malformed.count:
-                self.tally.malformed_by_file[malformed.file] = malformed.count
+            if malformed.count:  # added to what the workers found (a request line broken past its id)
+                by_file = self.tally.malformed_by_file
+                by_file[malformed.file] = by_file.get(malformed.file, 0) + malformed.count

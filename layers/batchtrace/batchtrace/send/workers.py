@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from batchtrace.content import ContentPolicy
 from batchtrace.extract.base import ExtractContext, FormatAdapter
 from batchtrace.read.match import WorkItem
+from batchtrace.read.request_index import parse_request
 from batchtrace.send.delivery import OtlpSender
 from batchtrace.tally import Tally
 from batchtrace.write.cost import price_record
@@ -50,8 +51,11 @@ class ChunkWorker:
         read_request: Callable[[int], bytes],
         content: ContentPolicy,
         model: str | None = None,
+        *,
+        input_name: str = "input",
     ) -> None:
         self.adapter = adapter
+        self.input_name = input_name
         self.factory = factory
         self.sender = sender
         self.read_request = read_request
@@ -59,10 +63,15 @@ class ChunkWorker:
         self._short = ExtractContext(cut=content.for_line(0).cutter(), model=model)
         self._long = ExtractContext(cut=content.cutter(), model=model)
 
-    def build(self, item: WorkItem, tally: Tally) -> ReadableSpan:
+    def build(self, item: WorkItem, tally: Tally) -> ReadableSpan | None:
         request_entry, result_line, custom_id, occurrence = item
         request_line = self.read_request(request_entry) if request_entry is not None else b""
-        request = orjson.loads(request_line) if request_line else None
+        request = None
+        if request_entry is not None:
+            answered = result_line is not None
+            request = parse_request(request_line, request_entry, self.input_name, answered, tally)
+            if request is None and not answered:
+                return None  # a malformed line, counted as such: no request, no result, no span
         result = orjson.loads(result_line) if result_line is not None else None
         longest = max(len(request_line), len(result_line or b""))
         ctx = self._short if longest <= self.max_length else self._long
@@ -80,7 +89,7 @@ class ChunkWorker:
         started = time.perf_counter()
         cpu_started = time.process_time()
         tally = Tally()
-        spans = [self.build(item, tally) for item in items]
+        spans = [span for item in items if (span := self.build(item, tally)) is not None]
         built = time.perf_counter()
         self.sender.send(spans, tally)
         encode = tally.seconds.get("encode", 0.0)

@@ -412,12 +412,47 @@ def _copy_file(
     )
 
 
-def retrieve_batch(client: openai.OpenAI, batch_id: str) -> BatchFiles:
-    """The batch's status and file ids, from ``GET {base_url}/batches/{batch_id}``."""
+def retrieve_batch_object(client: openai.OpenAI, batch_id: str) -> dict[str, Any]:
+    """The batch object as OpenAI returns it (any status, ``metadata`` included), from
+    ``GET {base_url}/batches/{batch_id}``; the SDK's errors typed as for the files."""
     batch_id = _batch_id(batch_id)
     with _openai_errors("batch", batch_id, client.api_key):
         batch = client.batches.retrieve(batch_id)
-    return BatchFiles.from_object(batch.model_dump())
+    return batch.model_dump()
+
+
+def retrieve_batch(client: openai.OpenAI, batch_id: str) -> BatchFiles:
+    """The batch's status and file ids, from ``GET {base_url}/batches/{batch_id}``."""
+    return BatchFiles.from_object(retrieve_batch_object(client, batch_id))
+
+
+def copy_file(
+    client: openai.OpenAI, s3: Any, file_id: str, what: str, bucket: str, key: str, transfer: TransferSettings
+) -> None:
+    """Stream one OpenAI file (``what``: "input file", ...) into ``s3://bucket/key``, in bounded memory;
+    errors typed as for the batch's output and error files."""
+    _copy_file(client, s3, file_id, what, bucket, key, transfer)
+
+
+@contextmanager
+def file_content(client: openai.OpenAI, file_id: str, what: str) -> Iterator[Iterator[bytes]]:
+    """One OpenAI file's bytes as they stream in (``batchtrace backfill`` writes them to a local
+    folder): nothing is held but the chunk at hand; errors typed as for a copy."""
+    with (
+        _openai_errors(what, file_id, client.api_key),
+        client.files.with_streaming_response.content(file_id) as response,
+    ):
+        yield _body(response.iter_bytes(), file_id, what)
+
+
+def upload_stream(
+    s3: Any, chunks: Iterator[bytes], bucket: str, key: str, transfer: TransferSettings = TransferSettings()
+) -> int:
+    """Stream ``chunks`` (any provider's download) into ``s3://bucket/key`` as a multipart upload of
+    a few parts in memory, as the batch files are copied; the number of bytes uploaded."""
+    download = _Download(chunks)
+    s3.upload_fileobj(download, bucket, key, ExtraArgs={"ContentType": "application/jsonl"}, Config=transfer.config())
+    return download.bytes_read
 
 
 def copy_batch_files(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from batchtrace import semconv as sc
 from batchtrace.record import AttributeValue, Record
-from batchtrace.write.genai import to_json
+from batchtrace.write.attributes import set_json
 
 Attributes = dict[str, AttributeValue]
 
@@ -33,6 +33,6 @@ def write_compat(record: Record, attrs: Attributes, capture: bool) -> None:
         attrs[sc.LLM_USAGE_TOTAL_TOKENS] = usage.total_tokens
     if capture:
         if record.raw_input is not None:
-            attrs[sc.TRACELOOP_ENTITY_INPUT] = to_json(record.raw_input)
+            set_json(attrs, sc.TRACELOOP_ENTITY_INPUT, record.raw_input)
         if record.raw_output is not None:
-            attrs[sc.TRACELOOP_ENTITY_OUTPUT] = to_json(record.raw_output)
+            set_json(attrs, sc.TRACELOOP_ENTITY_OUTPUT, record.raw_output)

@@ -12,11 +12,13 @@ import orjson
 
 from batchtrace import semconv as sc
 from batchtrace.record import AttributeValue, Record
+from batchtrace.write.attributes import set_json
 
 Attributes = dict[str, AttributeValue]
 
 
 def to_json(value: Any) -> str:
+    """``value`` as a JSON string (a writer puts JSON on a span with :func:`set_json` instead)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -62,11 +64,12 @@ def _write_usage(record: Record, attrs: Attributes) -> None:
 
 
 def _write_content(record: Record, attrs: Attributes) -> None:
+    """The JSON texts, each serialised once (and kept as UTF-8 on a span: :mod:`~batchtrace.write.attributes`)."""
     if record.input_messages:
-        attrs[sc.INPUT_MESSAGES] = to_json(record.input_messages)
+        set_json(attrs, sc.INPUT_MESSAGES, record.input_messages)
     if record.system_instructions:
-        attrs[sc.SYSTEM_INSTRUCTIONS] = to_json(record.system_instructions)
+        set_json(attrs, sc.SYSTEM_INSTRUCTIONS, record.system_instructions)
     if record.output_messages:
-        attrs[sc.OUTPUT_MESSAGES] = to_json(record.output_messages)
+        set_json(attrs, sc.OUTPUT_MESSAGES, record.output_messages)
     if record.tool_definitions is not None:
-        attrs[sc.TOOL_DEFINITIONS] = to_json(record.tool_definitions)
+        set_json(attrs, sc.TOOL_DEFINITIONS, record.tool_definitions)

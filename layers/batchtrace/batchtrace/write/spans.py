@@ -26,6 +26,7 @@ from batchtrace.lifecycle.span import batch_span_extras
 from batchtrace.record import AttributeValue, Record
 from batchtrace.timestamps import AT_ORIGINAL_TIMES, TimestampPolicy
 from batchtrace.trace_link import TraceLink
+from batchtrace.write.attributes import SpanAttributes
 from batchtrace.write.compat import write_compat
 from batchtrace.write.cost import write_cost
 from batchtrace.write.genai import write_genai
@@ -107,7 +108,7 @@ class SpanFactory:
         return min(int(created * _NS), self.now_ns)
 
     def attributes(self, record: Record) -> Attributes:
-        attrs: Attributes = {}
+        attrs: Attributes = SpanAttributes()  # JSON texts stay UTF-8 until encoded
         write_genai(record, attrs, self.capture)
         write_identity(record, attrs, self.batch_id)
         if self.writers.compat:
