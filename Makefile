@@ -48,8 +48,8 @@ demo: venv
 	@PYTHONPATH=$(FUNCTION_DIR) $(BIN)/python -m tests.demo
 
 # Cyclomatic complexity, as radon counts it (boolean operators and comprehensions included):
-# no block above 10, and an average that only goes down (a ratchet towards the 3.5 target).
-MAX_AVERAGE_COMPLEXITY := 3.9
+# no block above 10, and an average of at most 3.5 over the product code.
+MAX_AVERAGE_COMPLEXITY := 3.5
 
 complexity: venv
 	$(BIN)/xenon --max-absolute B layers functions

@@ -2,7 +2,7 @@
 
 :func:`assert_batch_delivered` is the one the tests call: it checks the received spans against
 a :class:`~tests.support.batches.Batch`'s fates (one span per ``custom_id``, each
-with its fate) and against the trace-linking contract of DESIGN.md for the given ``mode``:
+with its fate) and against the trace-linking contract for the given ``mode``:
 
 - ``"active"``: completions nest directly under the caller's span; no ``batch_results`` span;
 - ``"explicit"``: one ``batch_results`` span in ``trace_id``, child of ``parent_span_id`` (root
@@ -128,7 +128,7 @@ def assert_linked(
 
 
 def assert_fate(span: ReceivedSpan, fate: Fate, *, batch_id: str | None = None) -> None:
-    """One completion span shows its fate the way DESIGN.md's span contract says."""
+    """One completion span shows its fate the way the span contract (README, "What you will see on each span") says."""
     where = f"span for {span.attributes.get(CUSTOM_ID)!r} ({fate.kind}): {span.attributes}"
     _assert_identity(span, fate, batch_id, where)
     _assert_status(span, fate, where)
@@ -283,7 +283,7 @@ def assert_summary(
     batch_id: str | None = None,
     delivered: bool = True,
 ) -> None:
-    """The summary (DESIGN.md's fields) counts ``batch`` exactly; all spans delivered unless told otherwise."""
+    """The summary (the documented fields) counts ``batch`` exactly; all spans delivered unless told otherwise."""
     required = SUMMARY_FIELDS
     assert required <= summary.keys(), f"summary lacks {sorted(required - summary.keys())}"
     json.dumps(dict(summary))  # JSON-serialisable

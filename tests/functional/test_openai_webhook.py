@@ -221,7 +221,7 @@ def test_submitted_batch_lands_in_the_submitting_trace_with_no_file_written_by_t
 
 
 def test_trace_json_in_the_folder_wins_over_the_batch_metadata(world: World) -> None:
-    """DESIGN's precedence: trace.json, then the batch's metadata."""
+    """The documented precedence: trace.json, then the batch's metadata."""
     batch_id, _, _ = _submit(world, fault_batch(N_REQUESTS, batch_id="batch_placeholder"))
     batch = _complete(world, batch_id)
     stored_trace, stored_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"

@@ -218,7 +218,7 @@ def test_an_unknown_batch_json_is_one_clear_line(receiver: OtlpReceiver, tmp_pat
 def test_a_traceparent_in_the_batch_metadata_links_the_spans_unless_the_caller_names_a_trace(
     receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
-    """DESIGN's order: the caller's ids, then trace.json, then the batch's own metadata, then a new trace."""
+    """The documented order: the caller's ids, then trace.json, then the batch's own metadata, then a new trace."""
     stored_trace, stored_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     batch = chat_batch(metadata={"traceparent": f"00-{stored_trace}-{stored_span}-01"})
     batch_json = write_json(tmp_path / "batch.json", batch)

@@ -2,7 +2,7 @@
 
 Bedrock and Vertex AI output files carry their requests, so ``batchtrace replay --results FILE``
 needs nothing else. With no batch id and no trace id, the trace id is derived from the batch
-(DESIGN.md, "Trace linking"). Today the batch key is the digest of the *input* file, which is
+(README, "Submitting a batch"). Today the batch key is the digest of the *input* file, which is
 empty here, so every such replay derives the same trace id and the same ``batch_results`` span
 id: in a backend, the second job's spans join the first job's trace (Phoenix files them under the
 first job's project) and one of the two ``batch_results`` spans overwrites the other.

@@ -1,4 +1,4 @@
-"""What DESIGN.md promises, written down once for every tier to check against.
+"""What the product promises (README), written down once for every tier to check against.
 
 Kept apart from the product's own lists on purpose: a test that read the fields from the code
 could not notice the code dropping one.
@@ -6,7 +6,7 @@ could not notice the code dropping one.
 
 from __future__ import annotations
 
-#: The summary every entry point returns, logs or prints (DESIGN.md, "Summary").
+#: The summary every entry point returns, logs or prints (README, "Using it": the summary).
 SUMMARY_FIELDS = frozenset(
     {
         "batch_id",

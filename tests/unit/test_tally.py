@@ -1,7 +1,7 @@
 """The tally and the run summary: what Step Functions receives, the CLI prints and the handler logs.
 
-Totals are summed from the records themselves (DESIGN.md: "never read back from attributes"),
-chunk tallies add up across processes, and the summary carries every field DESIGN.md promises.
+Totals are summed from the records themselves (never read back from attributes),
+chunk tallies add up across processes, and the summary carries every documented field.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def test_merging_an_empty_tally_changes_nothing() -> None:
 
 
 def test_summary_of_a_tally_has_every_design_field_and_is_json() -> None:
-    """The summary carries every DESIGN.md field, the tally's counts and the run's identity, as JSON."""
+    """The summary carries every documented field, the tally's counts and the run's identity, as JSON."""
     tally = chunk(at=(1, 2), reason="r", malformed={"output.jsonl": 1})
     tally.add_seconds("send", 1.5)
     summary = Summary.of(tally, batch_id="batch_1", trace_id="ab" * 16, provider="openai", duration_ms=1234)
@@ -181,7 +181,7 @@ def test_summary_of_a_tally_has_every_design_field_and_is_json() -> None:
 
 
 def test_summary_has_every_field_of_the_contract_and_is_json() -> None:
-    """A summary built directly carries every DESIGN.md field and serialises to JSON as is."""
+    """A summary built directly carries every documented field and serialises to JSON as is."""
     summary = Summary(batch_id="batch_1", trace_id="ab" * 16, requests=3, spans_built=4, spans_exported=4)
     data = summary.as_dict()
     assert set(data) >= SUMMARY_FIELDS

@@ -1,7 +1,7 @@
 """A batch stored in S3: find its files beside the output object, read its trace metadata,
 and run it through the pipeline straight from S3 streams.
 
-Layout (DESIGN.md): ``<prefix>/<batch_id>/{input.jsonl, trace.json, errors.jsonl, output.jsonl}``.
+Layout (README, "Using it"): ``<prefix>/<batch_id>/{input.jsonl, trace.json, errors.jsonl, output.jsonl}``.
 The client is plain boto3, so ``AWS_ENDPOINT_URL_S3`` points it at any S3 API (moto, MinIO).
 """
 
@@ -37,7 +37,7 @@ FILE_NAME_VARIABLES = {
 
 @dataclass(slots=True, frozen=True)
 class FileNames:
-    """The names of a batch's files inside its folder (configurable, DESIGN.md defaults)."""
+    """The names of a batch's files inside its folder (configurable; the README's defaults)."""
 
     input: str = "input.jsonl"
     errors: str = "errors.jsonl"

@@ -149,7 +149,7 @@ class Tally:
 
 @dataclass(slots=True)
 class Summary:
-    """The run's summary: DESIGN.md's fields first, then the breakdowns.
+    """The run's summary: the documented fields first, then the breakdowns.
 
     ``errors`` counts results that failed, of which ``expired`` ran out of time;
     ``spans_built`` includes the ``batch_results`` span when there is one. ``malformed_by_file``,

@@ -1,6 +1,6 @@
 """Where a backfilled batch's files go on their way to spans: a local folder, or its folder in S3.
 
-Either way the folder has DESIGN.md's layout (``input.jsonl``, ``errors.jsonl``, ``batch.json``,
+Either way the folder has the documented layout (``input.jsonl``, ``errors.jsonl``, ``batch.json``,
 ``output.jsonl``, names from :class:`~batchtrace.s3_batch.FileNames`), every file is streamed in
 from the provider's API (memory: a chunk locally, a few multipart parts for S3, whatever the file
 size), and the batch is then run from the folder: :func:`~batchtrace.run.run_batch` over the local

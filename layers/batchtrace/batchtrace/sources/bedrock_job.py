@@ -20,7 +20,7 @@ sees a job that wrote nothing; the job signal is the path to prefer, and the tem
 of the two, never both (``BedrockTrigger``).
 
 The trace: a ``trace.json`` the submitter put in the job's output folder, else the job's
-``traceparent`` tag, else a new trace derived from the job id (DESIGN's precedence). Bedrock
+``traceparent`` tag, else a new trace derived from the job id (the documented precedence). Bedrock
 may refuse to list the tags of a job that has finished; that is a warning, never a lost job.
 """
 
