@@ -15,13 +15,13 @@ Nova's ``input_tokens`` exclude them), output tokens include reasoning (Gemini's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
+from tests.support.fixtures import FORMATS
+from tests.support.fixtures import lines as jsonl
 
 Json = dict[str, Any]
 
@@ -59,10 +59,6 @@ class Dialect:
     request_model: Callable[[Json], str | None] = lambda _request: None
     response_model: Callable[[Json], str | None] = lambda _response: None
     reasoning: Callable[[Json], str | None] = lambda _response: None
-
-
-def jsonl(path: Path) -> list[Json]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _first(values: Iterator[str | None]) -> str | None:

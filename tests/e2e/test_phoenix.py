@@ -38,6 +38,8 @@ import boto3
 import pytest
 
 from tests.e2e.format_lines import COMPLETION_SETS, OTHER_SETS, Expected, FixtureSet
+from tests.support.cli import replay
+from tests.support.fixtures import lines
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import unused_port
@@ -257,10 +259,6 @@ def delivered(phoenix: Phoenix) -> Delivered:
     return Delivered(summary, spans)
 
 
-def _jsonl(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
-
-
 def _messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     """``llm.input_messages.{i}.message.*`` (flattened, as the REST API returns them) as a list."""
     found: dict[int, dict[str, Any]] = {}
@@ -307,8 +305,8 @@ def test_phoenix_lists_one_trace_with_the_batch_token_totals(phoenix: Phoenix, d
 
 
 def test_completions_are_llm_spans_with_model_and_tokens(delivered: Delivered) -> None:
-    requests = {r["custom_id"]: r for r in _jsonl("input.jsonl")}
-    results = {r["custom_id"]: r for r in _jsonl("output.jsonl")}
+    requests = {r["custom_id"]: r for r in lines(SAMPLES / "input.jsonl")}
+    results = {r["custom_id"]: r for r in lines(SAMPLES / "output.jsonl")}
     spans = _by_custom_id(delivered.spans)
     assert set(spans) == set(requests) | set(results)
     for custom_id, span in spans.items():
@@ -335,8 +333,8 @@ def test_completions_are_llm_spans_with_model_and_tokens(delivered: Delivered) -
 
 
 def test_input_and_output_messages(delivered: Delivered) -> None:
-    requests = {r["custom_id"]: r for r in _jsonl("input.jsonl")}
-    results = {r["custom_id"]: r for r in _jsonl("output.jsonl")}
+    requests = {r["custom_id"]: r for r in lines(SAMPLES / "input.jsonl")}
+    results = {r["custom_id"]: r for r in lines(SAMPLES / "output.jsonl")}
     spans = _by_custom_id(delivered.spans)
     for custom_id, request in requests.items():
         attrs = spans[custom_id]["attributes"]
@@ -357,7 +355,7 @@ def test_input_and_output_messages(delivered: Delivered) -> None:
 
 
 def test_tool_call(delivered: Delivered) -> None:
-    [result] = [r for r in _jsonl("output.jsonl") if r["custom_id"] == TOOL_CALL_ID]
+    [result] = [r for r in lines(SAMPLES / "output.jsonl") if r["custom_id"] == TOOL_CALL_ID]
     [call] = result["response"]["body"]["choices"][0]["message"]["tool_calls"]
     attrs = _by_custom_id(delivered.spans)[TOOL_CALL_ID]["attributes"]
     prefix = "llm.output_messages.0.message.tool_calls.0.tool_call"
@@ -414,19 +412,7 @@ def _replay_into(phoenix: Phoenix, project: str, *args: str) -> dict[str, Any]:
         "OTEL_RESOURCE_ATTRIBUTES": f"openinference.project.name={project}",
         "PYTHONIOENCODING": "utf-8",
     }
-    result = subprocess.run(
-        [str(BATCHTRACE), "replay", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=REPLAY_TIMEOUT_S,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    summary = json.loads(result.stdout)
-    assert isinstance(summary, dict)
+    _, summary = replay(*args, script=True, env=env, timeout=REPLAY_TIMEOUT_S)
     return summary
 
 

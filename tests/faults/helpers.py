@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from urllib.parse import quote_plus
 from batchtrace import DeliveryPolicy, OtlpConfig, Summary, TraceHint, run_batch
 
 from tests.support.batches import Batch
+from tests.support.cli import run_batchtrace
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.otlp_receiver import DROPPED, Faults, OtlpReceiver, ReceivedSpan
 
@@ -298,15 +298,7 @@ def invoke(app: Any, event: dict[str, Any], context: FakeLambdaContext | None = 
 def run_cli(*args: str, endpoint: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     """``batchtrace replay ARGS`` in a subprocess, exporting to ``endpoint``."""
     full_env = {**os.environ, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2"}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "batchtrace.cli", "replay", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        check=False,
-    )
+    return run_batchtrace("replay", *args, env={**full_env, **env}, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -12,7 +12,6 @@ without has not, and the table says so.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,18 +20,19 @@ from typing import Any
 
 import pytest
 
-from tests.functional.test_backfill_openai import assert_ok, assert_received, per_batch, table_rows
-from tests.functional.test_cli import _batchtrace, assert_usage_error
+from tests.functional.test_backfill_openai import assert_received, per_batch, table_rows
+from tests.support.cli import assert_exit, assert_usage_error, run_batchtrace
 from tests.support.fake_anthropic import FakeAnthropic, message_batch
+from tests.support.fixtures import FORMATS
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(90)
 
 API_KEY = "sk-ant-test-" + "Qm3Vb8Nx2Lk7Jh4Gf"
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "anthropic"
-REQUESTS = (FORMATS / "requests.jsonl").read_bytes()
-RESULTS = (FORMATS / "results.jsonl").read_bytes()
-COUNTS = json.loads((FORMATS / "batch.json").read_text(encoding="utf-8"))["request_counts"]
+ANTHROPIC = FORMATS / "anthropic"
+REQUESTS = (ANTHROPIC / "requests.jsonl").read_bytes()
+RESULTS = (ANTHROPIC / "results.jsonl").read_bytes()
+COUNTS = json.loads((ANTHROPIC / "batch.json").read_text(encoding="utf-8"))["request_counts"]
 #: 12 results: 12 completion spans and ``batch_results``.
 SPANS_WITH_RESULTS = 13
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -85,15 +85,7 @@ def requests_dir(tmp_path: Path) -> Path:
 
 def backfill(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """``batchtrace backfill --provider anthropic <args>`` with this test's environment."""
-    return subprocess.run(
-        [_batchtrace(), "backfill", "--provider", "anthropic", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    return run_batchtrace("backfill", "--provider", "anthropic", *args, script=True, timeout=60)
 
 
 EXPECTED = {"msgbatch_0": 13, "msgbatch_1": 13, "msgbatch_3": 1, "msgbatch_4": 13}
@@ -138,7 +130,7 @@ def test_ended_batches_are_sent_once_through_the_sdk_and_a_rerun_sends_nothing(
     api.fail("/v1/messages/batches", status=429, times=1, retry_after="1")
     state = tmp_path / "state.json"
     first = backfill("--state", state, "--requests-dir", requests_dir)
-    assert_ok(first)
+    assert_exit(first)
     assert_received(receiver, EXPECTED)
     assert_sdk_calls(api)
     assert_spans_with_and_without_requests(receiver)
@@ -147,7 +139,7 @@ def test_ended_batches_are_sent_once_through_the_sdk_and_a_rerun_sends_nothing(
 
     before = receiver.span_count
     second = backfill("--state", state, "--requests-dir", requests_dir)
-    assert_ok(second)
+    assert_exit(second)
     time.sleep(0.2)
     assert receiver.span_count == before, "nothing new on a second run"
     assert second.stdout.count("skipped (already delivered)") == 4
@@ -166,7 +158,7 @@ def test_dry_run_with_filters_lists_the_chosen_batches(
     api: FakeAnthropic, receiver: OtlpReceiver, tmp_path: Path, args: tuple[str, ...], chosen: set[str]
 ) -> None:
     result = backfill("--state", tmp_path / "state.json", "--dry-run", *args)
-    assert_ok(result)
+    assert_exit(result)
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("msgbatch_")}
     assert listed == chosen
     assert not (tmp_path / "state.json").exists()
@@ -180,7 +172,7 @@ def test_bucket_streams_the_results_into_the_batchs_s3_folder(
     from tests.support.moto_s3 import BUCKET
 
     args = ("--state", tmp_path / "state.json", "--bucket", BUCKET, "--requests-dir", requests_dir, "--limit", "1")
-    assert_ok(backfill(*args))
+    assert_exit(backfill(*args))
     folder = "batches/msgbatch_4/"
     assert s3.get_object(Bucket=BUCKET, Key=folder + "output.jsonl")["Body"].read() == RESULTS
     assert s3.get_object(Bucket=BUCKET, Key=folder + "input.jsonl")["Body"].read() == REQUESTS

@@ -8,7 +8,6 @@ Nothing is sent from the machine running the command: the spans are the state ma
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.functional.test_cli import _batchtrace
 from tests.support.batches import batch_object
+from tests.support.cli import assert_exit, run_batchtrace
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
@@ -59,15 +58,8 @@ def stack(moto: MotoServer, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPa
 
 
 def backfill(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [_batchtrace(), "backfill", "--provider", "openai", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    """``batchtrace backfill --provider openai <args>`` with this test's environment."""
+    return run_batchtrace("backfill", "--provider", "openai", *args, script=True, timeout=60)
 
 
 def test_on_aws_starts_the_state_machine_on_the_finished_batches(
@@ -76,7 +68,7 @@ def test_on_aws_starts_the_state_machine_on_the_finished_batches(
     s3, sfn, arn = stack
     result = backfill("--on-aws", "--state-machine-arn", arn, "--bucket", BUCKET, "--state", tmp_path / "state.json")
 
-    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert_exit(result)
     started = json.loads(result.stdout)
     assert started["batches"] == len(FINISHED_NEWEST_FIRST)
     assert started["results"] == f"s3://{BUCKET}/backfill/results/"

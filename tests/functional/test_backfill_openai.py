@@ -24,16 +24,17 @@ from typing import Any
 
 import pytest
 
-from tests.functional.test_cli import _batchtrace, assert_usage_error
 from tests.support.batches import batch_object
+from tests.support.cli import assert_exit, assert_usage_error, console_script, run_batchtrace
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.fixtures import FORMATS
 from tests.support.moto_s3 import BUCKET
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(90)
 
 API_KEY = "sk-test-" + "Bf4kLw9Qz2Xc7Vn1Mp5Rt8Hy"
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "openai"
+OPENAI = FORMATS / "openai"
 BATCH_ID = "batchtrace.batch_id"
 #: The fixture batch: 12 requests, 7 results and 5 error lines: 12 completion spans and ``batch_results``.
 SPANS_WITH_FILES = 13
@@ -82,9 +83,9 @@ def api(fake_api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, receiver: OtlpRec
     fake_api.clear()
     fake_api.api_key = API_KEY
     fake_api.page_cap = 2
-    fake_api.add_file("file-input", (FORMATS / "chat.requests.jsonl").read_bytes())
-    fake_api.add_file("file-out", (FORMATS / "chat.results.jsonl").read_bytes())
-    fake_api.add_file("file-err", (FORMATS / "chat.errors.jsonl").read_bytes())
+    fake_api.add_file("file-input", (OPENAI / "chat.requests.jsonl").read_bytes())
+    fake_api.add_file("file-out", (OPENAI / "chat.results.jsonl").read_bytes())
+    fake_api.add_file("file-err", (OPENAI / "chat.errors.jsonl").read_bytes())
     for i, (batch_id, status, files) in enumerate(BATCHES):
         fake_api.set_batch(batch_id, the_batch(i, batch_id, status, files))
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
@@ -93,17 +94,9 @@ def api(fake_api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, receiver: OtlpRec
     return fake_api
 
 
-def backfill(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def backfill(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """``batchtrace backfill --provider openai <args>`` with this test's environment."""
-    return subprocess.run(
-        [_batchtrace(), "backfill", "--provider", "openai", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        check=False,
-    )
+    return run_batchtrace("backfill", "--provider", "openai", *args, script=True, timeout=60)
 
 
 def per_batch(spans: list[ReceivedSpan]) -> Counter[str]:
@@ -115,11 +108,6 @@ def per_batch(spans: list[ReceivedSpan]) -> Counter[str]:
 def table_rows(stdout: str, prefix: str = "batch_") -> dict[str, str]:
     """The table's rows by batch id (the first column; ids start with ``prefix``)."""
     return {line.split()[0]: line for line in stdout.splitlines()[1:] if line.startswith(prefix)}
-
-
-def assert_ok(result: subprocess.CompletedProcess[str], code: int = 0) -> None:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
 
 
 def state_of(path: Path) -> dict[str, Any]:
@@ -180,7 +168,7 @@ def test_every_finished_batch_is_sent_once_and_a_second_run_sends_nothing(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first = backfill()
-    assert_ok(first)
+    assert_exit(first)
     assert_received(receiver, FINISHED)  # each finished batch once, the running one not at all
     # Four pages of two, the SDK following `after` while the fake says has_more.
     listing = listing_requests(api)
@@ -195,7 +183,7 @@ def test_every_finished_batch_is_sent_once_and_a_second_run_sends_nothing(
 
     before = receiver.span_count
     second = backfill()
-    assert_ok(second)
+    assert_exit(second)
     time.sleep(0.2)
     assert receiver.span_count == before, "nothing new on a second run"
     assert_second_run_table(second.stdout)
@@ -204,7 +192,7 @@ def test_every_finished_batch_is_sent_once_and_a_second_run_sends_nothing(
 def test_a_batchs_metadata_traceparent_places_its_spans_in_the_submitting_trace(
     api: FakeOpenAI, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
-    assert_ok(backfill("--state", tmp_path / "state.json", "--since", day(1), "--until", day(1)))
+    assert_exit(backfill("--state", tmp_path / "state.json", "--since", day(1), "--until", day(1)))
     assert receiver.wait_for_spans(SPANS_WITH_FILES)
     spans = receiver.spans
     assert per_batch(spans) == {"batch_traced1completed": SPANS_WITH_FILES}
@@ -213,7 +201,7 @@ def test_a_batchs_metadata_traceparent_places_its_spans_in_the_submitting_trace(
     assert root.parent_span_id == META_SPAN
     # Without metadata: a trace of its own, derived from the batch id (the same on every run).
     receiver.reset()
-    assert_ok(backfill("--state", tmp_path / "other.json", "--since", day(0), "--until", day(0)))
+    assert_exit(backfill("--state", tmp_path / "other.json", "--since", day(0), "--until", day(0)))
     assert receiver.wait_for_spans(SPANS_WITH_FILES)
     assert len({s.trace_id for s in receiver.spans}) == 1 and receiver.spans[0].trace_id != META_TRACE
 
@@ -239,7 +227,7 @@ def test_filters_choose_the_batches_sent(
     api: FakeOpenAI, receiver: OtlpReceiver, tmp_path: Path, args: tuple[str, ...], chosen: set[str], pages: int
 ) -> None:
     result = backfill("--state", tmp_path / "state.json", *args)
-    assert_ok(result)
+    assert_exit(result)
     assert receiver.wait_for_spans(sum(FINISHED[b] for b in chosen))
     time.sleep(0.2)
     assert set(per_batch(receiver.spans)) == chosen
@@ -265,12 +253,12 @@ def test_dry_run_lists_what_would_be_done_and_sends_and_writes_nothing(
     api: FakeOpenAI, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    assert_ok(backfill("--state", state, "--status", "completed"))  # a real run of the completed ones first
+    assert_exit(backfill("--state", state, "--status", "completed"))  # a real run of the completed ones first
     assert receiver.wait_for_spans(3 * SPANS_WITH_FILES)
     recorded, before, reads = state.read_bytes(), receiver.span_count, file_reads(api)
 
     dry = backfill("--state", state, "--dry-run")
-    assert_ok(dry)
+    assert_exit(dry)
     time.sleep(0.2)
     assert receiver.span_count == before, "a dry run sends nothing"
     assert state.read_bytes() == recorded, "and writes no state"
@@ -287,7 +275,7 @@ def test_a_batch_the_receiver_refused_is_exit_1_and_the_next_run_sends_only_it(
     state = tmp_path / "state.json"
     receiver.set_faults(reject_containing=b"batch_expired5", fail_status=400)
     first = backfill("--state", state)
-    assert_ok(first, code=1)
+    assert_exit(first, 1)
     rows = table_rows(first.stdout)
     assert "failed: 13 of 13 spans not delivered" in rows["batch_expired5"]
     assert "sent" in rows["batch_old0completed"], "the other batches went on"
@@ -297,7 +285,7 @@ def test_a_batch_the_receiver_refused_is_exit_1_and_the_next_run_sends_only_it(
     receiver.clear_faults()
     receiver.reset()
     second = backfill("--state", state)
-    assert_ok(second)
+    assert_exit(second)
     assert receiver.wait_for_spans(SPANS_WITH_FILES)
     time.sleep(0.2)
     assert per_batch(receiver.spans) == {"batch_expired5": SPANS_WITH_FILES}
@@ -311,7 +299,7 @@ def recorded(state: Path) -> set[str]:
 def interrupt_after_first_batch(state: Path) -> tuple[int, str]:
     """Run the backfill, Ctrl-C it once the state records a batch; its exit code and stderr."""
     proc = subprocess.Popen(
-        [_batchtrace(), "backfill", "--provider", "openai", "--state", str(state)],
+        [console_script(), "backfill", "--provider", "openai", "--state", str(state)],
         env=dict(os.environ, PYTHONIOENCODING="utf-8"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -339,7 +327,7 @@ def test_ctrl_c_keeps_the_state_and_a_rerun_sends_the_rest(
 
     receiver.clear_faults()
     receiver.reset()
-    assert_ok(backfill("--state", state))
+    assert_exit(backfill("--state", state))
     assert_received(receiver, {b: n for b, n in FINISHED.items() if b not in done_first})
     assert recorded(state) == set(FINISHED), "what was recorded is not sent again; the rest is now"
 
@@ -350,13 +338,13 @@ def test_ctrl_c_keeps_the_state_and_a_rerun_sends_the_rest(
 def test_files_openai_no_longer_has(api: FakeOpenAI, receiver: OtlpReceiver, tmp_path: Path) -> None:
     """No output file: the batch span alone. No input file: the results without their requests."""
     api.clear()
-    api.add_file("file-out", (FORMATS / "chat.results.jsonl").read_bytes())
-    api.add_file("file-err", (FORMATS / "chat.errors.jsonl").read_bytes())
+    api.add_file("file-out", (OPENAI / "chat.results.jsonl").read_bytes())
+    api.add_file("file-err", (OPENAI / "chat.errors.jsonl").read_bytes())
     gone = the_batch(1, "batch_gone1", "completed", True) | {"output_file_id": "file-deleted"}
     api.set_batch("batch_gone1", gone)
     api.set_batch("batch_noinput0", the_batch(0, "batch_noinput0", "completed", True))
     result = backfill("--state", tmp_path / "state.json")
-    assert_ok(result)
+    assert_exit(result)
     rows = table_rows(result.stdout)
     assert "batch span only" in rows["batch_gone1"] and "file-deleted" in rows["batch_gone1"]
     assert "sent without the requests" in rows["batch_noinput0"]
@@ -369,13 +357,13 @@ def test_bucket_puts_each_batch_in_its_s3_folder_and_sends_from_there(
     api: FakeOpenAI, receiver: OtlpReceiver, s3: Any, tmp_path: Path
 ) -> None:
     result = backfill("--state", tmp_path / "state.json", "--bucket", BUCKET, "--prefix", "past/", "--since", day(4))
-    assert_ok(result)
+    assert_exit(result)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="past/").get("Contents", [])}
     names = ("input.jsonl", "errors.jsonl", "batch.json", "output.jsonl")
     assert {f"past/batch_expired5/{n}" for n in names} <= keys
     assert (
         s3.get_object(Bucket=BUCKET, Key="past/batch_expired5/input.jsonl")["Body"].read()
-        == (FORMATS / "chat.requests.jsonl").read_bytes()
+        == (OPENAI / "chat.requests.jsonl").read_bytes()
     )
     assert not any(k.startswith("past/batch_failed4/") for k in keys), "a batch without files has no folder"
     expected = {b: FINISHED[b] for b in ("batch_failed4", "batch_expired5", "batch_new6completed")}
@@ -385,9 +373,9 @@ def test_bucket_puts_each_batch_in_its_s3_folder_and_sends_from_there(
 
 
 def test_local_keeps_each_batchs_files(api: FakeOpenAI, receiver: OtlpReceiver, tmp_path: Path) -> None:
-    assert_ok(backfill("--state", tmp_path / "state.json", "--local", tmp_path / "kept", "--limit", "2"))
+    assert_exit(backfill("--state", tmp_path / "state.json", "--local", tmp_path / "kept", "--limit", "2"))
     folder = tmp_path / "kept" / "batch_expired5"
-    assert (folder / "input.jsonl").read_bytes() == (FORMATS / "chat.requests.jsonl").read_bytes()
+    assert (folder / "input.jsonl").read_bytes() == (OPENAI / "chat.requests.jsonl").read_bytes()
     assert json.loads((folder / "batch.json").read_text(encoding="utf-8"))["status"] == "expired"
     assert {p.name for p in folder.iterdir()} == {"input.jsonl", "errors.jsonl", "batch.json", "output.jsonl"}
 
@@ -407,7 +395,7 @@ def test_a_refused_key_is_exit_2_in_one_line(
 def test_openai_unreachable_is_exit_1_in_one_line(api: FakeOpenAI, receiver: OtlpReceiver, tmp_path: Path) -> None:
     api.fail("/v1/batches", status=500)
     result = backfill("--state", tmp_path / "state.json")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert_exit(result, 1)
     assert (
         result.stderr.strip().splitlines()[-1]
         == "batchtrace: error: could not reach OpenAI while listing batches (HTTP 500)"

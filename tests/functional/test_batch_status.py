@@ -13,7 +13,6 @@ import importlib
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,13 +25,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tests.functional.assertions import delivered
 from tests.support.batches import batch_object, hostile_batch
+from tests.support.fixtures import FORMATS
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import BUCKET, MotoServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan, unused_port
 
 pytestmark = pytest.mark.timeout(30)
 
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 FAILED = json.loads((FORMATS / "openai" / "failed.batch.json").read_text(encoding="utf-8"))
 FAILED_ID = FAILED["id"]
 #: The ``traceparent`` the submitter kept in the failed batch's metadata.

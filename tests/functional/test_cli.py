@@ -8,18 +8,14 @@ prints the summary as JSON on stdout and exits 0 (all delivered), 1 (some not de
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from batchtrace import log_batch_results
 
 from tests.functional.assertions import assert_batch_delivered, assert_summary, delivered
 from tests.support.batches import OK, Batch, BatchFiles, hostile_batch
+from tests.support.cli import assert_exit, assert_usage_error, replay, run_batchtrace
 from tests.support.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.timeout(30)
@@ -27,47 +23,6 @@ pytestmark = pytest.mark.timeout(30)
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_SPAN_ID = "b7ad6b7169203331"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
-
-
-def _batchtrace() -> str:
-    beside = Path(sys.executable).with_name("batchtrace")
-    found = str(beside) if beside.exists() else shutil.which("batchtrace")
-    assert found, "the batchtrace console script is not installed"
-    return found
-
-
-def run_cli(*args: str | Path, timeout: float = 45) -> subprocess.CompletedProcess[str]:
-    """``batchtrace <args>`` with this test's environment (receiver endpoint, scrubbed settings)."""
-    return subprocess.run(
-        [_batchtrace(), *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        check=False,
-    )
-
-
-def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    try:
-        summary = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"stdout is not the JSON summary:\n{result.stdout}\nstderr:\n{result.stderr}")
-    assert isinstance(summary, dict)
-    return summary
-
-
-def assert_usage_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    """Exit 2, nothing on stdout, exactly one line on stderr naming ``needles``, no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.stdout == "", result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected a one-line reason, got:\n{result.stderr}"
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +39,14 @@ def files(batch: Batch, tmp_path: Path) -> BatchFiles:
 
 
 def test_replay_with_trace_id_parent_and_batch_id(receiver: OtlpReceiver, batch: Batch, files: BatchFiles) -> None:
-    result = run_cli(
-        "replay",
+    _, summary = replay(
         *files.cli_args(),
         "--trace-id", TRACE_ID,
         "--parent-span-id", PARENT_SPAN_ID,
         "--batch-id", batch.batch_id,
+        script=True,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    assert_summary(summary_of(result), batch, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id)
+    assert_summary(summary, batch, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id)
     spans = delivered(receiver, len(batch.fates) + 1)
     assert_batch_delivered(
         spans, batch, trace_id=TRACE_ID, parent_span_id=PARENT_SPAN_ID, mode="explicit", batch_id=batch.batch_id
@@ -103,12 +56,8 @@ def test_replay_with_trace_id_parent_and_batch_id(receiver: OtlpReceiver, batch:
 def test_replay_with_trace_json(receiver: OtlpReceiver, batch: Batch, files: BatchFiles, tmp_path: Path) -> None:
     trace_json = tmp_path / "trace.json"
     trace_json.write_text(json.dumps(batch.trace_doc(TRACE_ID, PARENT_SPAN_ID), ensure_ascii=False), encoding="utf-8")
-    result = run_cli(
-        "replay", *files.cli_args(),
-        "--trace-json", trace_json,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert_summary(summary_of(result), batch, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id)
+    _, summary = replay(*files.cli_args(), "--trace-json", trace_json, script=True)
+    assert_summary(summary, batch, mode="explicit", trace_id=TRACE_ID, batch_id=batch.batch_id)
     spans = delivered(receiver, len(batch.fates) + 1)
     assert_batch_delivered(
         spans,
@@ -125,12 +74,8 @@ def test_replay_with_traceparent_nests_under_the_callers_span(
     receiver: OtlpReceiver, batch: Batch, files: BatchFiles
 ) -> None:
     traceparent = f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"
-    result = run_cli(
-        "replay", *files.cli_args(),
-        "--traceparent", traceparent,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert_summary(summary_of(result), batch, mode="active", trace_id=TRACE_ID)
+    _, summary = replay(*files.cli_args(), "--traceparent", traceparent, script=True)
+    assert_summary(summary, batch, mode="active", trace_id=TRACE_ID)
     spans = delivered(receiver, len(batch.fates))
     assert_batch_delivered(spans, batch, trace_id=TRACE_ID, parent_span_id=CALLER_SPAN_ID, mode="active")
 
@@ -138,27 +83,24 @@ def test_replay_with_traceparent_nests_under_the_callers_span(
 def test_replay_without_ids_makes_a_new_trace_and_a_rerun_repeats_it(
     receiver: OtlpReceiver, batch: Batch, files: BatchFiles
 ) -> None:
-    args = ("replay", *files.cli_args())
-    first = run_cli(*args)
-    assert first.returncode == 0, first.stderr
-    summary = summary_of(first)
+    _, summary = replay(*files.cli_args(), script=True)
     assert_summary(summary, batch, mode="new")
     spans = delivered(receiver, len(batch.fates) + 1)
     assert_batch_delivered(spans, batch, trace_id=summary["trace_id"], mode="new")
 
     receiver.reset()
-    second = run_cli(*args)
-    assert second.returncode == 0, second.stderr
-    assert summary_of(second)["trace_id"] == summary["trace_id"]
+    _, again_summary = replay(*files.cli_args(), script=True)
+    assert again_summary["trace_id"] == summary["trace_id"]
     again = delivered(receiver, len(batch.fates) + 1)
     assert sorted((s.span_id, s.parent_span_id) for s in again) == sorted((s.span_id, s.parent_span_id) for s in spans)
 
 
 def test_cli_and_library_send_the_same_span_ids(receiver: OtlpReceiver, batch: Batch, files: BatchFiles) -> None:
     """Ids derive from (trace id, batch, custom_id) only, whichever entry point built the spans."""
-    result = run_cli(
+    result = run_batchtrace(
         "replay", *files.cli_args(),
         "--trace-id", TRACE_ID, "--batch-id", batch.batch_id,
+        script=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     from_cli = {
@@ -179,10 +121,7 @@ def test_receiver_rejecting_everything_exits_1_with_the_summary(
     receiver: OtlpReceiver, batch: Batch, files: BatchFiles
 ) -> None:
     receiver.set_faults(always_status=400)
-    result = run_cli("replay", *files.cli_args())
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    summary = summary_of(result)
+    result, summary = replay(*files.cli_args(), expect_exit=1, script=True)
     assert_summary(summary, batch, mode="new", delivered=False)
     assert (summary["spans_exported"], summary["spans_failed"]) == (0, len(batch.fates) + 1)
     assert "not delivered" in result.stderr.strip().splitlines()[-1]
@@ -197,10 +136,7 @@ def test_one_span_too_large_exits_1_after_delivering_the_rest(
     big = batch.with_long_prompt(big_id, 40_000)
     files = big.write(tmp_path / "big")
     receiver.set_faults(max_body_bytes=20_000)
-    result = run_cli("replay", *files.cli_args())
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    summary = summary_of(result)
+    _, summary = replay(*files.cli_args(), expect_exit=1, script=True)
     total = len(big.fates) + 1
     assert (summary["spans_built"], summary["spans_exported"], summary["spans_failed"]) == (total, total - 1, 1)
     assert 413 in receiver.statuses()
@@ -213,14 +149,16 @@ def test_one_span_too_large_exits_1_after_delivering_the_rest(
 
 def test_missing_requests_file_exits_2(receiver: OtlpReceiver, files: BatchFiles, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "input.jsonl"
-    result = run_cli("replay", "--requests", missing, "--results", files.output)
+    result = run_batchtrace("replay", "--requests", missing, "--results", files.output, script=True)
     assert_usage_error(result, str(missing))
     assert receiver.attempts == 0
 
 
 def test_missing_errors_file_exits_2(receiver: OtlpReceiver, files: BatchFiles, tmp_path: Path) -> None:
     missing = tmp_path / "errors.jsonl"
-    result = run_cli("replay", "--requests", files.input, "--results", files.output, "--errors", missing)
+    result = run_batchtrace(
+        "replay", "--requests", files.input, "--results", files.output, "--errors", missing, script=True
+    )
     assert_usage_error(result, str(missing))
     assert receiver.attempts == 0
 
@@ -239,26 +177,28 @@ def test_missing_errors_file_exits_2(receiver: OtlpReceiver, files: BatchFiles, 
 def test_bad_trace_context_exits_2_and_sends_nothing(
     receiver: OtlpReceiver, files: BatchFiles, extra: tuple[str, ...], needle: str
 ) -> None:
-    result = run_cli("replay", "--requests", files.input, "--results", files.output, *extra)
+    result = run_batchtrace("replay", "--requests", files.input, "--results", files.output, *extra, script=True)
     assert_usage_error(result, needle)
     assert receiver.attempts == 0
 
 
 def test_requests_path_is_a_directory_exits_2(receiver: OtlpReceiver, files: BatchFiles) -> None:
-    result = run_cli("replay", "--requests", files.input.parent, "--results", files.output)
+    result = run_batchtrace("replay", "--requests", files.input.parent, "--results", files.output, script=True)
     assert_usage_error(result, str(files.input.parent))
 
 
 def test_trace_json_not_json_exits_2(receiver: OtlpReceiver, files: BatchFiles, tmp_path: Path) -> None:
     bad = tmp_path / "trace.json"
     bad.write_text("{not json", encoding="utf-8")
-    result = run_cli("replay", "--requests", files.input, "--results", files.output, "--trace-json", bad)
+    result = run_batchtrace(
+        "replay", "--requests", files.input, "--results", files.output, "--trace-json", bad, script=True
+    )
     assert_usage_error(result, str(bad))
 
 
 def test_invalid_otlp_endpoint_exits_2(monkeypatch: pytest.MonkeyPatch, files: BatchFiles) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector:4318/v1/traces")
-    result = run_cli("replay", "--requests", files.input, "--results", files.output)
+    result = run_batchtrace("replay", "--requests", files.input, "--results", files.output, script=True)
     assert_usage_error(result, "ftp://collector:4318")
 
 
@@ -273,9 +213,8 @@ def test_invalid_otlp_endpoint_exits_2(monkeypatch: pytest.MonkeyPatch, files: B
     ids=["missing-results", "unknown-option", "unknown-command", "no-command"],
 )
 def test_bad_arguments_exit_2_without_traceback(receiver: OtlpReceiver, args: tuple[str, ...]) -> None:
-    result = run_cli(*args)
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
+    result = run_batchtrace(*args, script=True)
+    assert_exit(result, 2)
     assert result.stdout == ""
     assert "error:" in result.stderr.strip().splitlines()[-1], result.stderr
     assert receiver.attempts == 0
@@ -285,12 +224,12 @@ def test_a_large_hostile_batch_over_forked_workers(receiver: OtlpReceiver, tmp_p
     """Past the parallel threshold the CLI forks span workers: still complete, linked and counted."""
     large = hostile_batch(n=2_400, seed=5)
     files = large.write(tmp_path / "large")
-    result = run_cli(
-        "replay", *files.cli_args(),
+    _, summary = replay(
+        *files.cli_args(),
         "--trace-id", TRACE_ID, "--parent-span-id", PARENT_SPAN_ID, "--batch-id", large.batch_id,
+        script=True,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert_summary(summary_of(result), large, mode="explicit", trace_id=TRACE_ID, batch_id=large.batch_id)
+    assert_summary(summary, large, mode="explicit", trace_id=TRACE_ID, batch_id=large.batch_id)
     spans = delivered(receiver, len(large.fates) + 1)
     assert len(receiver.requests) > 1
     assert_batch_delivered(

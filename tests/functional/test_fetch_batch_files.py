@@ -27,8 +27,8 @@ import boto3
 import pytest
 from batchtrace import errors
 
-from tests.functional.test_cli import run_cli
 from tests.support.batches import batch_object
+from tests.support.cli import run_batchtrace
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.lambda_context import fetch_context, load_function
 from tests.support.moto_s3 import MotoServer
@@ -545,7 +545,9 @@ def test_cli_fetch_copies_a_finished_batch(cli_world: World) -> None:
     cli_world.api.add_file("file-out20", lines(4, "o"))
     cli_world.api.add_file("file-err20", lines(2, "e"))
 
-    result = run_cli("fetch", "--batch-id", batch_id, "--bucket", BUCKET, "--prefix", "batches/cli/")
+    result = run_batchtrace(
+        "fetch", "--batch-id", batch_id, "--bucket", BUCKET, "--prefix", "batches/cli/", script=True
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -602,12 +604,12 @@ def test_cli_fetch_exit_codes(cli_world: World, scenario: str, code: int, needle
         cli_world.monkeypatch.delenv("OPENAI_API_KEY")
     prefix = "batches" if scenario == "bad prefix" else PREFIX
 
-    result = run_cli("fetch", "--batch-id", batch_id, "--bucket", BUCKET, "--prefix", prefix)
+    result = run_batchtrace("fetch", "--batch-id", batch_id, "--bucket", BUCKET, "--prefix", prefix, script=True)
 
     _assert_one_line_error(result, code, needle)
     assert cli_world.keys(batch_id) == set()
 
 
 def test_cli_fetch_needs_its_arguments() -> None:
-    result = run_cli("fetch", "--batch-id", "batch_abc")
+    result = run_batchtrace("fetch", "--batch-id", "batch_abc", script=True)
     _assert_one_line_error(result, 2, "--bucket")

@@ -19,12 +19,13 @@ import boto3
 import pytest
 
 from tests.functional.assertions import delivered
+from tests.support.fixtures import FORMATS
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "formats" / "bedrock"
+FIXTURES = FORMATS / "bedrock"
 EVENT = json.loads((ROOT / "events" / "s3-put-bedrock.json").read_text(encoding="utf-8"))
 RECORD = EVENT["Records"][0]["s3"]
 BUCKET, KEY = RECORD["bucket"]["name"], RECORD["object"]["key"]

@@ -23,6 +23,7 @@ import pytest
 
 from tests.functional.assertions import delivered
 from tests.support.fake_bedrock import FakeBedrock
+from tests.support.fixtures import FORMATS
 from tests.support.lambda_context import FakeLambdaContext, load_function
 from tests.support.moto_s3 import MotoServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -30,7 +31,7 @@ from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "formats" / "bedrock"
+FIXTURES = FORMATS / "bedrock"
 EVENT = json.loads((ROOT / "events" / "eventbridge-bedrock-job-state-change.json").read_text(encoding="utf-8"))
 JOB_ARN = EVENT["detail"]["batchJobArn"]
 JOB_ID = JOB_ARN.rsplit("/", 1)[-1]

@@ -24,9 +24,9 @@ import pytest
 from batchtrace.send.metrics import MAX_EXPORT_S
 
 from tests.functional.assertions import delivered
-from tests.functional.test_cli import run_cli, summary_of
 from tests.functional.test_handler import s3_event
 from tests.support.batches import EXPIRED, HTTP_ERROR, NO_RESULT, Batch, BatchFiles, hostile_batch
+from tests.support.cli import replay
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.moto_s3 import BUCKET, MotoServer
 from tests.support.otlp_metrics import ReceivedPoint, counts, totals
@@ -71,13 +71,11 @@ def nonzero(values: dict[tuple[Any, ...], float]) -> dict[tuple[Any, ...], float
     return {key: value for key, value in values.items() if value}
 
 
-def replay(files: BatchFiles, *args: str | Path) -> tuple[Any, dict[str, Any], float]:
+def timed_replay(files: BatchFiles, *args: str | Path) -> tuple[Any, dict[str, Any], float]:
     """``batchtrace replay`` with this test's environment: (the process, its summary, its wall time)."""
     started = time.monotonic()
-    result = run_cli("replay", *files.cli_args(), *args)
-    elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
-    return result, summary_of(result), elapsed
+    result, summary = replay(*files.cli_args(), *args, script=True)
+    return result, summary, time.monotonic() - started
 
 
 def assert_tokens(points: list[ReceivedPoint], summary: dict[str, Any], batch: Batch) -> None:
@@ -119,7 +117,7 @@ def test_replay_sends_token_usage_outcomes_and_lifecycle_that_match_the_summary_
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url)
     trace_json = tmp_path / "trace.json"
     trace_json.write_text(json.dumps(batch.trace_doc()), encoding="utf-8")
-    _, summary, _ = replay(files, "--trace-json", trace_json)
+    _, summary, _ = timed_replay(files, "--trace-json", trace_json)
     delivered(receiver, len(batch.fates) + 1)
     [request] = receiver.metric_requests()
     assert request.status == 200 and request.headers["content-type"] == "application/x-protobuf"
@@ -136,7 +134,7 @@ def test_metrics_none_sends_no_metrics(
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url)
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
-    result, _, _ = replay(files)
+    result, _, _ = timed_replay(files)
     delivered(receiver, len(batch.fates) + 1)
     assert receiver.metric_requests() == [] and receiver.metric_points == []
     assert "metrics not sent" not in result.stderr
@@ -147,11 +145,11 @@ def test_an_unreachable_metrics_endpoint_is_one_warning_and_a_few_seconds(
 ) -> None:
     """Exit 0, every span delivered, one more warning line than without metrics, at most a few seconds more."""
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
-    baseline, _, baseline_s = replay(files)
+    baseline, _, baseline_s = timed_replay(files)
     receiver.reset()
     monkeypatch.delenv("OTEL_METRICS_EXPORTER")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", f"http://127.0.0.1:{unused_port()}/v1/metrics")
-    result, summary, elapsed = replay(files)
+    result, summary, elapsed = timed_replay(files)
 
     delivered(receiver, len(batch.fates) + 1)
     assert summary["spans_failed"] == 0 and summary["spans_exported"] == summary["spans_built"]

@@ -10,53 +10,22 @@ the test suite's real OTLP receiver. Fixtures: tests/fixtures/formats/anthropic 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.functional.assertions import completion_spans, delivered
+from tests.support.cli import replay
+from tests.support.fixtures import FORMATS, by_id, lines
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(60)
 
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 ANTHROPIC_REQUESTS = FORMATS / "anthropic" / "requests.jsonl"
 ANTHROPIC_RESULTS = FORMATS / "anthropic" / "results.jsonl"
 BEDROCK = FORMATS / "bedrock"
 CLAUDE_JOB_MODEL = json.loads((BEDROCK / "job.json").read_text(encoding="utf-8"))["modelId"]
-CUSTOM_ID = "batchtrace.custom_id"
-
-
-def replay(*args: str | Path) -> dict[str, Any]:
-    """``batchtrace replay <args>`` with this test's environment: exit 0, no traceback; its JSON summary."""
-    result = subprocess.run(
-        [sys.executable, "-m", "batchtrace.cli", "replay", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=50,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    summary = json.loads(result.stdout)
-    assert isinstance(summary, dict)
-    return summary
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
-    found = {str(s.attributes[CUSTOM_ID]): s for s in completion_spans(spans)}
-    assert len(found) == len(completion_spans(spans)), "one span per id"
-    return found
 
 
 def parts(messages_json: Any, kind: str = "text") -> list[Any]:
@@ -95,7 +64,7 @@ def anthropic_token_sums() -> tuple[int, int]:
 
 @pytest.mark.parametrize("provider", [[], ["--provider", "anthropic"]], ids=["detected", "named"])
 def test_replay_anthropic_batch(receiver: OtlpReceiver, provider: list[str]) -> None:
-    summary = replay("--requests", ANTHROPIC_REQUESTS, "--results", ANTHROPIC_RESULTS, *provider)
+    _, summary = replay("--requests", ANTHROPIC_REQUESTS, "--results", ANTHROPIC_RESULTS, *provider)
     results = lines(ANTHROPIC_RESULTS)
     prompt, output = anthropic_token_sums()
     assert summary["provider"] == "anthropic"
@@ -158,7 +127,7 @@ def test_anthropic_results_with_a_broken_line_and_other_providers_lines(receiver
     ]
     mixed = tmp_path / "results.jsonl"
     mixed.write_text("\n".join(results[:3] + foreign + results[3:]) + "\n", encoding="utf-8")
-    summary = replay("--requests", ANTHROPIC_REQUESTS, "--results", mixed)
+    _, summary = replay("--requests", ANTHROPIC_REQUESTS, "--results", mixed)
     assert summary["provider"] == "anthropic"
     assert summary["malformed_lines"] == 3
     assert summary["results"] == len(results)
@@ -203,7 +172,7 @@ def test_replay_bedrock_output_of_each_family(
 ) -> None:
     path = BEDROCK / name
     records = lines(path)
-    summary = replay("--results", path, "--model", model)
+    _, summary = replay("--results", path, "--model", model)
     prompt, output = bedrock_token_sums(path)
     assert summary["provider"] == "aws.bedrock"
     assert summary["requests"] == summary["results"] == len(records)
@@ -237,7 +206,7 @@ def test_replay_bedrock_output_of_each_family(
 
 def test_replay_bedrock_claude_matches_the_jobs_manifest_without_a_model(receiver: OtlpReceiver) -> None:
     path = BEDROCK / "claude.jsonl.out"
-    summary = replay("--results", path)
+    _, summary = replay("--results", path)
     manifest = json.loads((BEDROCK / "manifest.json.out").read_text(encoding="utf-8"))
     assert summary["provider"] == "aws.bedrock"
     assert summary["results"] == manifest["totalRecordCount"]
@@ -257,7 +226,7 @@ def test_replay_bedrock_claude_matches_the_jobs_manifest_without_a_model(receive
 
 
 def test_replay_bedrock_nova_counts_cache_reads_as_input(receiver: OtlpReceiver) -> None:
-    summary = replay("--results", BEDROCK / "nova.jsonl.out", "--provider", "aws.bedrock")
+    _, summary = replay("--results", BEDROCK / "nova.jsonl.out", "--provider", "aws.bedrock")
     found = by_id(delivered(receiver, summary["results"] + 1))
     cached = found["NOVA0000004"].attributes
     assert cached["gen_ai.usage.input_tokens"] == 183 + 1024
@@ -277,7 +246,7 @@ def test_bedrock_output_with_a_broken_line_and_other_providers_lines(receiver: O
     ]
     mixed = tmp_path / "mixed.jsonl.out"
     mixed.write_text("\n".join(records[:2] + foreign + records[2:]) + "\n", encoding="utf-8")
-    summary = replay("--results", mixed)
+    _, summary = replay("--results", mixed)
     assert summary["provider"] == "aws.bedrock"
     assert summary["malformed_lines"] == 3
     assert summary["results"] == len(records)
@@ -287,7 +256,7 @@ def test_bedrock_output_with_a_broken_line_and_other_providers_lines(receiver: O
 def test_provider_overrides_detection(receiver: OtlpReceiver) -> None:
     """Named as Anthropic, a Bedrock file's lines are all of the wrong shape: counted, never a crash."""
     path = BEDROCK / "mistral.jsonl.out"
-    summary = replay("--results", path, "--provider", "anthropic")
+    _, summary = replay("--results", path, "--provider", "anthropic")
     assert summary["provider"] == "anthropic"
     assert summary["malformed_lines"] == len(lines(path))
     assert summary["results"] == 0

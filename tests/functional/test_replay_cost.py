@@ -22,8 +22,9 @@ from genai_prices import Usage as LibUsage
 from genai_prices import calc_price
 
 from tests.functional.assertions import delivered
-from tests.functional.test_cli import assert_usage_error, run_cli, summary_of
 from tests.support.batches import completion_body, expired_line, request_line, success_line, usage
+from tests.support.cli import assert_usage_error, replay, run_batchtrace
+from tests.support.fixtures import by_id
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(60)
@@ -109,15 +110,11 @@ def lib_price(req: Req, *, batch: bool) -> tuple[float, float, float]:
     return float(calc.input_price), float(calc.output_price), float(calc.total_price)
 
 
-def replay(receiver: OtlpReceiver, files: list[str], *extra: str) -> tuple[dict[str, Any], list[ReceivedSpan], str]:
-    result = run_cli("replay", *files, *extra)
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return summary_of(result), delivered(receiver, len(PRICED) + 3), result.stderr
-
-
-def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
-    return {str(s.attributes["batchtrace.custom_id"]): s for s in spans if "batchtrace.custom_id" in s.attributes}
+def replay_batch(
+    receiver: OtlpReceiver, files: list[str], *extra: str
+) -> tuple[dict[str, Any], list[ReceivedSpan], str]:
+    result, summary = replay(*files, *extra, script=True)
+    return summary, delivered(receiver, len(PRICED) + 3), result.stderr
 
 
 def batch_span(spans: list[ReceivedSpan]) -> ReceivedSpan:
@@ -126,7 +123,7 @@ def batch_span(spans: list[ReceivedSpan]) -> ReceivedSpan:
 
 
 def test_each_span_shows_the_batch_price_and_the_totals_add_up(receiver: OtlpReceiver, files: list[str]) -> None:
-    summary, spans, stderr = replay(receiver, files)
+    summary, spans, stderr = replay_batch(receiver, files)
     completions = by_id(spans)
     for req in PRICED:
         attrs = completions[req.custom_id].attributes
@@ -165,7 +162,7 @@ def test_each_span_shows_the_batch_price_and_the_totals_add_up(receiver: OtlpRec
 
 def test_processing_timestamps_put_the_spans_at_replay_time(receiver: OtlpReceiver, files: list[str]) -> None:
     before = time.time_ns()
-    summary, spans, stderr = replay(receiver, files, "--timestamps", "processing")
+    summary, spans, stderr = replay_batch(receiver, files, "--timestamps", "processing")
     after = time.time_ns()
     for span in spans:
         assert before <= span.start_ns <= span.end_ns <= after, span.name
@@ -189,13 +186,13 @@ def test_the_setting_comes_from_the_environment_too(
     monkeypatch.setenv("BATCHTRACE_TIMESTAMPS", "processing")
     monkeypatch.setenv("BATCHTRACE_COST_ATTRIBUTES", "false")
     before = time.time_ns()
-    summary, spans, _ = replay(receiver, files)
+    summary, spans, _ = replay_batch(receiver, files)
     assert all(span.start_ns >= before for span in spans)
     assert not any(set(COST_KEYS) & set(span.attributes) for span in spans)
     assert summary["cost_usd"] == pytest.approx(sum(lib_price(r, batch=True)[2] for r in PRICED), rel=1e-9)
 
 
 def test_a_bad_timestamps_value_is_one_line(files: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert_usage_error(run_cli("replay", *files, "--timestamps", "now"), "--timestamps")
+    assert_usage_error(run_batchtrace("replay", *files, "--timestamps", "now", script=True), "--timestamps")
     monkeypatch.setenv("BATCHTRACE_TIMESTAMPS", "later")
-    assert_usage_error(run_cli("replay", *files), "BATCHTRACE_TIMESTAMPS", "later")
+    assert_usage_error(run_batchtrace("replay", *files, script=True), "BATCHTRACE_TIMESTAMPS", "later")

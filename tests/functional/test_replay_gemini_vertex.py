@@ -9,47 +9,22 @@ adapters' unit tests read (tests/fixtures/formats/gemini and vertex).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.functional.assertions import completion_spans, delivered
+from tests.functional.assertions import delivered
+from tests.support.cli import replay
+from tests.support.fixtures import FORMATS, by_id, lines
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(60)
 
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 GEMINI_REQUESTS = FORMATS / "gemini" / "requests.jsonl"
 GEMINI_RESULTS = FORMATS / "gemini" / "results.jsonl"
 VERTEX_PREDICTIONS = FORMATS / "vertex" / "predictions.jsonl"
-CUSTOM_ID = "batchtrace.custom_id"
 NS = 1_000_000_000
-
-
-def replay(*args: str | Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``batchtrace replay <args>`` with this test's environment; the process and its JSON summary."""
-    result = subprocess.run(
-        [sys.executable, "-m", "batchtrace.cli", "replay", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=50,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    summary = json.loads(result.stdout)
-    assert isinstance(summary, dict)
-    return result, summary
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def token_sums(responses: list[dict[str, Any]]) -> tuple[int, int]:
@@ -58,12 +33,6 @@ def token_sums(responses: list[dict[str, Any]]) -> tuple[int, int]:
     prompt = sum(u.get("promptTokenCount", 0) for u in usage)
     output = sum(u.get("candidatesTokenCount", 0) + u.get("thoughtsTokenCount", 0) for u in usage)
     return prompt, output
-
-
-def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
-    found = {str(s.attributes[CUSTOM_ID]): s for s in completion_spans(spans)}
-    assert len(found) == len(completion_spans(spans)), "one span per id"
-    return found
 
 
 def texts(messages_json: Any) -> list[str]:

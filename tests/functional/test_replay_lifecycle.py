@@ -10,20 +10,18 @@ provider's counts agree with the files. A disagreement is a warning and a flag, 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.functional.assertions import delivered
+from tests.support.cli import assert_exit, assert_usage_error, replay, run_batchtrace
+from tests.support.fixtures import FORMATS
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(60)
 
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 OPENAI = FORMATS / "openai"
 CHAT = ("--requests", OPENAI / "chat.requests.jsonl", "--results", OPENAI / "chat.results.jsonl")
 CHAT_FILES = (*CHAT, "--errors", OPENAI / "chat.errors.jsonl")
@@ -39,28 +37,6 @@ EVERY_TIMESTAMP = {
     "cancelled_at": 1_787_006_700,
     "completed_at": 1_787_006_900,
 }
-
-
-def replay(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``batchtrace replay <args>`` with this test's environment; no traceback, whatever the exit code."""
-    result = subprocess.run(
-        [sys.executable, "-m", "batchtrace.cli", "replay", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=50,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    summary = json.loads(result.stdout)
-    assert isinstance(summary, dict)
-    return summary
 
 
 def batch_span(receiver: OtlpReceiver, summary: dict[str, Any]) -> ReceivedSpan:
@@ -81,7 +57,7 @@ def chat_batch(**changes: Any) -> dict[str, Any]:
 
 def test_every_lifecycle_timestamp_is_an_event_on_batch_results(receiver: OtlpReceiver, tmp_path: Path) -> None:
     batch = chat_batch(status="completed", **EVERY_TIMESTAMP)
-    summary = summary_of(replay(*CHAT_FILES, "--batch-json", write_json(tmp_path / "batch.json", batch)))
+    _, summary = replay(*CHAT_FILES, "--batch-json", write_json(tmp_path / "batch.json", batch))
     span = batch_span(receiver, summary)
 
     assert [(e.name, e.time_ns) for e in span.events] == [
@@ -109,7 +85,7 @@ def test_every_lifecycle_timestamp_is_an_event_on_batch_results(receiver: OtlpRe
 def test_an_expired_batch_is_an_error_span_whose_counts_agree_with_its_files(
     receiver: OtlpReceiver,
 ) -> None:
-    summary = summary_of(replay(*CHAT_FILES, "--batch-json", OPENAI / "chat.batch.json"))
+    _, summary = replay(*CHAT_FILES, "--batch-json", OPENAI / "chat.batch.json")
     span = batch_span(receiver, summary)
     assert span.status_code == "ERROR"
     assert span.status_message == "the batch expired before every request ran"
@@ -128,8 +104,7 @@ def test_files_that_disagree_with_the_request_counts_are_flagged_not_failed(
 ) -> None:
     """The error file is left out: OpenAI counted 3 failed requests, the files hold none."""
     batch = write_json(tmp_path / "batch.json", chat_batch())
-    result = replay(*CHAT, "--batch-json", batch)
-    summary = summary_of(result)
+    result, summary = replay(*CHAT, "--batch-json", batch)
     reconciliation = summary["reconciliation"]
     assert reconciliation["agree"] is False
     assert (reconciliation["provider"]["failed"], reconciliation["seen"]["failed"]) == (3, 0)
@@ -199,19 +174,18 @@ def test_each_providers_counts_agree_with_its_files(
 ) -> None:
     """Each fixture's batch object describes its files: any disagreement is a wrong mapping."""
     args = [FORMATS / arg if arg.endswith((".jsonl", ".out")) else arg for arg in files]
-    summary = summary_of(replay(*args, "--batch-json", FORMATS / batch_json))
+    _, summary = replay(*args, "--batch-json", FORMATS / batch_json)
     reconciliation = summary["reconciliation"]
     assert reconciliation is not None and reconciliation["agree"] is True, reconciliation
     assert [e.name for e in batch_span(receiver, summary).events] == events
 
 
 def test_an_unknown_batch_json_is_one_clear_line(receiver: OtlpReceiver, tmp_path: Path) -> None:
-    result = replay(*CHAT, "--batch-json", write_json(tmp_path / "b.json", {"hello": "world"}))
-    assert result.returncode == 2 and result.stdout == ""
-    [line] = result.stderr.strip().splitlines()
-    assert "b.json is not a batch object or job of a known provider" in line
-    missing = replay(*CHAT, "--batch-json", tmp_path / "nope.json")
-    assert missing.returncode == 2 and "batch object not found" in missing.stderr
+    result = run_batchtrace("replay", *CHAT, "--batch-json", write_json(tmp_path / "b.json", {"hello": "world"}))
+    assert_usage_error(result, "b.json is not a batch object or job of a known provider")
+    missing = run_batchtrace("replay", *CHAT, "--batch-json", tmp_path / "nope.json")
+    assert_exit(missing, 2)
+    assert "batch object not found" in missing.stderr
     assert receiver.span_count == 0
 
 
@@ -222,10 +196,12 @@ def test_a_traceparent_in_the_batch_metadata_links_the_spans_unless_the_caller_n
     stored_trace, stored_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     batch = chat_batch(metadata={"traceparent": f"00-{stored_trace}-{stored_span}-01"})
     batch_json = write_json(tmp_path / "batch.json", batch)
-    span = batch_span(receiver, summary_of(replay(*CHAT_FILES, "--batch-json", batch_json)))
+    _, summary = replay(*CHAT_FILES, "--batch-json", batch_json)
+    span = batch_span(receiver, summary)
     assert (span.trace_id, span.parent_span_id) == (stored_trace, stored_span)
     assert {s.trace_id for s in receiver.spans} == {stored_trace}
     receiver.reset()
     caller_trace = "0af7651916cd43dd8448eb211c80319c"
-    span = batch_span(receiver, summary_of(replay(*CHAT_FILES, "--batch-json", batch_json, "--trace-id", caller_trace)))
+    _, summary = replay(*CHAT_FILES, "--batch-json", batch_json, "--trace-id", caller_trace)
+    span = batch_span(receiver, summary)
     assert (span.trace_id, span.parent_span_id) == (caller_trace, None)

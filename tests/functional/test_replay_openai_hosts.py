@@ -13,21 +13,18 @@ result's content-filter fields refine the format to Azure.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.functional.assertions import CUSTOM_ID, completion_spans, delivered
+from tests.functional.assertions import CUSTOM_ID, delivered
+from tests.support.cli import assert_exit, replay, run_batchtrace
+from tests.support.fixtures import FORMATS, by_id, lines
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.timeout(60)
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class Host:
 
     @property
     def folder(self) -> Path:
-        return FIXTURES / self.name
+        return FORMATS / self.name
 
     def files(self) -> list[str]:
         args = ["--requests", str(self.folder / "requests.jsonl"), "--results", str(self.folder / "results.jsonl")]
@@ -60,10 +57,6 @@ HOSTS = [
 AZURE, MISTRAL, GROQ = HOSTS[0], HOSTS[1], HOSTS[2]
 
 
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 @dataclass(frozen=True)
 class Expected:
     """What the fixture lines themselves say, computed without the product's code."""
@@ -75,42 +68,15 @@ class Expected:
 
     @classmethod
     def of(cls, host: Host) -> Expected:
-        requests = {line["custom_id"]: line["body"] for line in jsonl(host.folder / "requests.jsonl")}
-        errors = jsonl(host.folder / "errors.jsonl")
+        requests = {line["custom_id"]: line["body"] for line in lines(host.folder / "requests.jsonl")}
+        errors = lines(host.folder / "errors.jsonl")
         tokens: dict[str, tuple[int, int]] = {}
-        for line in jsonl(host.folder / "results.jsonl"):
+        for line in lines(host.folder / "results.jsonl"):
             body = line["response"]["body"] if "response" in line else line
             usage = body["usage"]
             tokens[line["custom_id"]] = (usage["prompt_tokens"], usage["completion_tokens"])
         expired = sum(1 for e in errors if (e.get("error") or {}).get("code") == "batch_expired")
         return cls(requests, {e["custom_id"] for e in errors}, tokens, expired)
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``python -m batchtrace.cli <args>`` with this test's environment (the receiver's endpoint)."""
-    return subprocess.run(
-        [sys.executable, "-m", "batchtrace.cli", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=45,
-        check=False,
-    )
-
-
-def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    summary = json.loads(result.stdout)
-    assert isinstance(summary, dict)
-    return summary
-
-
-def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
-    found = {str(span.attributes[CUSTOM_ID]): span for span in completion_spans(spans)}
-    assert len(found) == len(completion_spans(spans)), "a custom_id has two spans"
-    return found
 
 
 def texts_of(span: ReceivedSpan, key: str) -> list[str]:
@@ -167,7 +133,7 @@ def assert_spans_match_lines(spans: list[ReceivedSpan], expected: Expected, host
 @pytest.mark.parametrize("host", HOSTS, ids=[h.name for h in HOSTS])
 def test_replay_with_provider(receiver: OtlpReceiver, host: Host) -> None:
     expected = Expected.of(host)
-    summary = summary_of(run_cli("replay", *host.files(), *host.options()))
+    _, summary = replay(*host.files(), *host.options())
     assert_summary_matches_lines(summary, expected, host.provider)
     spans = delivered(receiver, len(expected.requests) + 1)
     assert_spans_match_lines(spans, expected, host, host.provider)
@@ -175,7 +141,7 @@ def test_replay_with_provider(receiver: OtlpReceiver, host: Host) -> None:
 
 def test_azure_is_detected_from_its_results_and_shows_the_content_filter(receiver: OtlpReceiver) -> None:
     expected = Expected.of(AZURE)
-    summary = summary_of(run_cli("replay", *AZURE.files()))
+    _, summary = replay(*AZURE.files())
     assert_summary_matches_lines(summary, expected, "azure.ai.openai")
     spans = by_id(delivered(receiver, len(expected.requests) + 1))
     assert_spans_match_lines([*spans.values(), _batch_span(receiver)], expected, AZURE, "azure.ai.openai")
@@ -201,7 +167,7 @@ def _batch_span(receiver: OtlpReceiver) -> ReceivedSpan:
 
 def test_provider_overrides_azure_detection(receiver: OtlpReceiver) -> None:
     expected = Expected.of(AZURE)
-    summary = summary_of(run_cli("replay", *AZURE.files(), "--provider", "openai"))
+    _, summary = replay(*AZURE.files(), "--provider", "openai")
     assert_summary_matches_lines(summary, expected, "openai")
     spans = delivered(receiver, len(expected.requests) + 1)
     assert_spans_match_lines(spans, expected, AZURE, "openai")
@@ -210,11 +176,11 @@ def test_provider_overrides_azure_detection(receiver: OtlpReceiver) -> None:
 def test_groq_lines_detect_as_openai_and_provider_makes_them_groq(receiver: OtlpReceiver) -> None:
     """Groq's files are OpenAI's shape: detection says OpenAI; ``--provider groq`` adds Groq's facts."""
     expected = Expected.of(GROQ)
-    summary_of(run_cli("replay", *GROQ.files()))
+    replay(*GROQ.files())
     detected = by_id(delivered(receiver, len(expected.requests) + 1))
     assert {s.attributes["gen_ai.provider.name"] for s in detected.values()} == {"openai"}
     receiver.reset()
-    summary_of(run_cli("replay", *GROQ.files(), "--provider", "groq"))
+    replay(*GROQ.files(), "--provider", "groq")
     named = by_id(delivered(receiver, len(expected.requests) + 1))
     first = named["request-1"].attributes
     assert first["gen_ai.provider.name"] == "groq"
@@ -229,7 +195,7 @@ def test_groq_lines_detect_as_openai_and_provider_makes_them_groq(receiver: Otlp
 
 def test_mistral_errors_and_text_through_the_cli(receiver: OtlpReceiver) -> None:
     expected = Expected.of(MISTRAL)
-    summary_of(run_cli("replay", *MISTRAL.files(), *MISTRAL.options()))
+    replay(*MISTRAL.files(), *MISTRAL.options())
     spans = by_id(delivered(receiver, len(expected.requests) + 1))
     assert spans["4"].attributes["error.type"] == "invalid_request_message_order"
     assert spans["5"].attributes["error.type"] == "invalid_request_error"
@@ -240,9 +206,8 @@ def test_mistral_errors_and_text_through_the_cli(receiver: OtlpReceiver) -> None
 
 @pytest.mark.parametrize("host", [MISTRAL, HOSTS[4]], ids=["mistral", "fireworks"])
 def test_hosts_without_url_need_the_provider_named(receiver: OtlpReceiver, host: Host) -> None:
-    result = run_cli("replay", *host.files())
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
+    result = run_batchtrace("replay", *host.files())
+    assert_exit(result, 2)
     assert "--provider" in result.stderr
     assert receiver.span_count == 0
 
@@ -263,7 +228,7 @@ def test_malformed_and_foreign_lines_are_counted_not_fatal(receiver: OtlpReceive
         "--errors", host.folder / "errors.jsonl",
     ]  # fmt: skip
     options = [] if host is AZURE else host.options()
-    summary = summary_of(run_cli("replay", *args, *options))
+    _, summary = replay(*args, *options)
     expected = Expected.of(host)
     assert summary["malformed_lines"] == 2
     assert summary["requests"] == summary["results"] == len(expected.requests)

@@ -11,41 +11,20 @@ tests/e2e/test_phoenix.py names its traces to stay clear of this until it is fix
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
+from tests.support.cli import replay
+from tests.support.fixtures import FORMATS
 from tests.support.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.timeout(60)
 
-BEDROCK = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "bedrock"
-
-
-def _replay(*args: str | Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "batchtrace.cli", "replay", *map(str, args)],
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=50,
-        check=False,
-    )
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    summary = json.loads(result.stdout)
-    assert isinstance(summary, dict)
-    return summary
+BEDROCK = FORMATS / "bedrock"
 
 
 def test_two_bedrock_jobs_from_output_alone_are_two_traces(receiver: OtlpReceiver) -> None:
-    nova = _replay("--results", BEDROCK / "nova.jsonl.out")
-    llama = _replay("--results", BEDROCK / "llama.jsonl.out")
+    _, nova = replay("--results", BEDROCK / "nova.jsonl.out")
+    _, llama = replay("--results", BEDROCK / "llama.jsonl.out")
     assert nova["trace_id"] != llama["trace_id"]
     batch_spans = {(s.trace_id, s.span_id) for s in receiver.spans if s.name == "batch_results"}
     assert len(batch_spans) == 2
@@ -53,8 +32,8 @@ def test_two_bedrock_jobs_from_output_alone_are_two_traces(receiver: OtlpReceive
 
 def test_the_same_output_file_replayed_twice_is_the_same_trace(receiver: OtlpReceiver) -> None:
     """Whatever the fix, a rerun of one job must re-send identical ids (idempotent redelivery)."""
-    first = _replay("--results", BEDROCK / "nova.jsonl.out")
-    again = _replay("--results", BEDROCK / "nova.jsonl.out")
+    _, first = replay("--results", BEDROCK / "nova.jsonl.out")
+    _, again = replay("--results", BEDROCK / "nova.jsonl.out")
     assert first["trace_id"] == again["trace_id"]
     ids = [(s.trace_id, s.span_id) for s in receiver.spans]
     assert len(ids) == 2 * first["spans_exported"]

@@ -10,7 +10,6 @@ which tools were called with what, how many tokens in the one meaning every prov
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,17 +18,14 @@ from batchtrace.extract.anthropic import ADAPTER, REDACTED
 from batchtrace.extract.base import NO_RESULT, ExtractContext, keep
 from batchtrace.record import Record
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "anthropic"
+from tests.support.fixtures import FORMATS, lines
+
+FIXTURES = FORMATS / "anthropic"
 CTX = ExtractContext(cut=keep)
 
 
-def read_lines(name: str) -> list[dict[str, Any]]:
-    text = (FIXTURES / name).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-REQUESTS = {line["custom_id"]: line for line in read_lines("requests.jsonl")}
-RESULTS = {line["custom_id"]: line for line in read_lines("results.jsonl")}
+REQUESTS = {line["custom_id"]: line for line in lines(FIXTURES / "requests.jsonl")}
+RESULTS = {line["custom_id"]: line for line in lines(FIXTURES / "results.jsonl")}
 
 
 def record_of(custom_id: str, ctx: ExtractContext = CTX) -> Record:

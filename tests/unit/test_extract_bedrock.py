@@ -11,7 +11,6 @@ and writes), finish reasons, and the ``{errorCode, errorMessage}`` failures.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,20 +19,17 @@ from batchtrace.extract.base import NO_RESULT, ExtractContext, keep
 from batchtrace.extract.bedrock import ADAPTER, family_of, model_id
 from batchtrace.record import Record
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "bedrock"
+from tests.support.fixtures import FORMATS, lines
+
+FIXTURES = FORMATS / "bedrock"
 CTX = ExtractContext(cut=keep)
 CLAUDE_JOB_MODEL = "arn:aws:bedrock:eu-central-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
-
-
-def read_lines(name: str) -> list[dict[str, Any]]:
-    text = (FIXTURES / name).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def records(name: str, model: str | None = None) -> dict[str, Record]:
     ctx = ExtractContext(cut=keep, model=model)
     out: dict[str, Record] = {}
-    for line_no, line in enumerate(read_lines(name), start=1):
+    for line_no, line in enumerate(lines(FIXTURES / name), start=1):
         record_id = line["recordId"]
         assert ADAPTER.result_id(line, line_no) == record_id
         out[record_id] = ADAPTER.extract(record_id, None, line, ctx)
@@ -269,7 +265,7 @@ def test_titan_embeddings_are_embeddings_without_invented_messages() -> None:
 
 
 def test_the_job_model_settles_a_line_whose_shape_fits_two_families() -> None:
-    [line] = [x for x in read_lines("titan-text.jsonl.out") if x["recordId"] == "TTXT0000004"]
+    [line] = [x for x in lines(FIXTURES / "titan-text.jsonl.out") if x["recordId"] == "TTXT0000004"]
     as_text = ADAPTER.extract("TTXT0000004", None, line, ExtractContext(cut=keep, model="amazon.titan-text-express-v1"))
     as_embed = ADAPTER.extract(
         "TTXT0000004", None, line, ExtractContext(cut=keep, model="amazon.titan-embed-text-v2:0")
@@ -394,7 +390,7 @@ def test_every_text_value_is_cut() -> None:
     def cut(text: str) -> str:
         return text[:4]
 
-    line = read_lines("nova.jsonl.out")[1]
+    line = lines(FIXTURES / "nova.jsonl.out")[1]
     record = ADAPTER.extract("NOVA0000002", None, line, ExtractContext(cut=cut))
     assert texts(record.input_messages) == ["Wher"]
     [call] = parts_of(record.output_messages, "tool_call")

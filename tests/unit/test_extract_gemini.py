@@ -10,7 +10,6 @@ parameter and two candidates), a prompt blocked by ``promptFeedback``, an error 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,19 +18,17 @@ from batchtrace.extract.base import ExtractContext, keep
 from batchtrace.extract.gemini import ADAPTER
 from batchtrace.record import Record
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "gemini"
+from tests.support.fixtures import FORMATS, lines
+
+FIXTURES = FORMATS / "gemini"
 CTX = ExtractContext(cut=keep)
-
-
-def lines(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def records(prefix: str = "", ctx: ExtractContext = CTX) -> dict[str, Record]:
     """Every request/result pair of a fixture set through the adapter, as the pipeline pairs them."""
-    requests = {ADAPTER.request_id(line): line for line in lines(f"{prefix}requests.jsonl")}
+    requests = {ADAPTER.request_id(line): line for line in lines(FIXTURES / f"{prefix}requests.jsonl")}
     out: dict[str, Record] = {}
-    for line_no, result in enumerate(lines(f"{prefix}results.jsonl"), start=1):
+    for line_no, result in enumerate(lines(FIXTURES / f"{prefix}results.jsonl"), start=1):
         key = ADAPTER.result_id(result, line_no)
         assert key is not None, result
         out[key] = ADAPTER.extract(key, requests.pop(key, None), result, ctx)
@@ -73,8 +70,8 @@ def test_lines_name_no_model_so_the_request_model_is_only_ever_the_callers(main:
     assert record.response_model == "gemini-2.5-flash"
     assert record.model == "gemini-2.5-flash"
     assert record.response_id == "UD1CE61i4Klbg7Ny0DlXg1"
-    request = lines("requests.jsonl")[0]
-    result = lines("results.jsonl")[0]
+    request = lines(FIXTURES / "requests.jsonl")[0]
+    result = lines(FIXTURES / "results.jsonl")[0]
     given = ADAPTER.extract("recipe-fr-1", request, result, ExtractContext(cut=keep, model="gemini-2.5-flash-lite"))
     assert given.request_model == "gemini-2.5-flash-lite"
     assert given.response_model == "gemini-2.5-flash"
@@ -86,8 +83,8 @@ def test_a_model_named_in_the_request_is_used_without_its_resource_prefix() -> N
 
 
 def test_detection_picks_gemini_for_its_lines_and_the_names_select_it() -> None:
-    assert all(detect(line, request=True) is ADAPTER for line in lines("requests.jsonl"))
-    assert all(detect(line, request=False) is ADAPTER for line in lines("results.jsonl"))
+    assert all(detect(line, request=True) is ADAPTER for line in lines(FIXTURES / "requests.jsonl"))
+    assert all(detect(line, request=False) is ADAPTER for line in lines(FIXTURES / "results.jsonl"))
     assert adapter_named("gemini") is ADAPTER
     assert adapter_named("google") is ADAPTER
     assert adapter_named("gcp.gemini") is ADAPTER

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,36 +21,23 @@ from batchtrace.trace_link import resolve_link
 from batchtrace.write.spans import SpanFactory
 from opentelemetry.sdk.resources import Resource
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "openai"
-ENDPOINTS = (
-    "chat",
-    "responses",
-    "completions",
-    "embeddings",
-    "moderations",
-    "images_generations",
-    "images_edits",
-    "videos",
-)
+from tests.support.fixtures import FORMATS, OPENAI_ENDPOINTS, lines
+
+FIXTURES = FORMATS / "openai"
 CTX = ExtractContext(cut=keep)
 MARKER = "ZEBRAQUOKKA"
-
-
-def read_lines(name: str) -> list[dict[str, Any]]:
-    text = (FIXTURES / name).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def fixture_records(endpoint: str, ctx: ExtractContext = CTX) -> dict[str, Record]:
     """Every pair of one endpoint's fixture files, by custom_id (results, then the error file)."""
     requests: dict[str | None, dict[str, Any]] = {
-        ADAPTER.request_id(line): line for line in read_lines(f"{endpoint}.requests.jsonl")
+        ADAPTER.request_id(line): line for line in lines(FIXTURES / f"{endpoint}.requests.jsonl")
     }
     records: dict[str, Record] = {}
     for name in (f"{endpoint}.results.jsonl", f"{endpoint}.errors.jsonl"):
         if not (FIXTURES / name).exists():
             continue
-        for line_no, line in enumerate(read_lines(name), start=1):
+        for line_no, line in enumerate(lines(FIXTURES / name), start=1):
             custom_id = ADAPTER.result_id(line, line_no)
             assert custom_id is not None, (name, line_no)
             records[custom_id] = ADAPTER.extract(custom_id, requests.pop(custom_id), line, ctx)
@@ -195,11 +181,11 @@ def test_operation_per_endpoint(url: str, operation: str) -> None:
 # --------------------------------------------------------------------------- every fixture
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("endpoint", OPENAI_ENDPOINTS)
 def test_every_fixture_line_becomes_a_record_with_its_ids(endpoint: str) -> None:
     """Each line of each endpoint pairs with its request and keeps the batch's ids, status and model."""
-    urls = {line["custom_id"]: line["url"] for line in read_lines(f"{endpoint}.requests.jsonl")}
-    bodies = {line["custom_id"]: line["body"] for line in read_lines(f"{endpoint}.requests.jsonl")}
+    urls = {line["custom_id"]: line["url"] for line in lines(FIXTURES / f"{endpoint}.requests.jsonl")}
+    bodies = {line["custom_id"]: line["body"] for line in lines(FIXTURES / f"{endpoint}.requests.jsonl")}
     for custom_id, record in fixture_records(endpoint).items():
         assert record.custom_id == custom_id
         assert record.provider == "openai"
@@ -214,10 +200,10 @@ def test_every_fixture_line_becomes_a_record_with_its_ids(endpoint: str) -> None
             assert record.request_id
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("endpoint", OPENAI_ENDPOINTS)
 def test_fixture_usage_has_the_documented_meaning(endpoint: str) -> None:
     """Tokens are OpenAI's own (the reference meaning): input includes cached, output includes reasoning."""
-    results = {line["custom_id"]: line for line in read_lines(f"{endpoint}.results.jsonl")}
+    results = {line["custom_id"]: line for line in lines(FIXTURES / f"{endpoint}.results.jsonl")}
     for custom_id, record in fixture_records(endpoint).items():
         if custom_id not in results:
             continue
@@ -324,7 +310,7 @@ def test_chat_fixture_long_thread_with_tool_call_and_tool_result() -> None:
     assert record.params["seed"] == 42
     assert record.usage.input_tokens == 1342
     assert record.usage.cache_read_tokens == 1152
-    assert record.raw_input == read_lines("chat.requests.jsonl")[3]["body"]["messages"]
+    assert record.raw_input == lines(FIXTURES / "chat.requests.jsonl")[3]["body"]["messages"]
 
 
 def test_chat_fixture_emoji_and_json_schema_output() -> None:
@@ -1003,7 +989,7 @@ def string_leaves(value: Any) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("endpoint", OPENAI_ENDPOINTS)
 def test_truncation_reaches_every_endpoint(endpoint: str) -> None:
     """No text of any endpoint (messages, instructions, the raw request) is longer than the limit and its marker."""
     longest = 20 + len("…[truncated 99999 chars]")

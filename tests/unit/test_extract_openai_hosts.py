@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +19,11 @@ from batchtrace.extract.base import NO_RESULT, ExtractContext, FormatAdapter, ke
 from batchtrace.plan import FormatChoice
 from batchtrace.record import Record
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
+from tests.support.fixtures import FORMATS, lines
+
 HOSTS = ("azure", "mistral", "groq", "together", "fireworks")
 MISTRAL_MODEL = "mistral-small-latest"
 FIREWORKS_MODEL = "accounts/fireworks/models/llama-v3p1-8b-instruct"
-
-
-def lines(host: str, name: str) -> list[dict[str, Any]]:
-    path = FIXTURES / host / name
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def replay(host: str, model: str | None = None) -> dict[str, Record]:
@@ -38,12 +31,14 @@ def replay(host: str, model: str | None = None) -> dict[str, Record]:
     adapter = adapter_named(host)
     ctx = ExtractContext(cut=keep, model=model)
     requests: dict[str, dict[str, Any]] = {}
-    for line in lines(host, "requests.jsonl"):
+    for line in lines(FORMATS / host / "requests.jsonl"):
         custom_id = adapter.request_id(line)
         assert custom_id is not None, line
         requests[custom_id] = line
     records: dict[str, Record] = {}
-    for line_no, line in enumerate(lines(host, "results.jsonl") + lines(host, "errors.jsonl"), start=1):
+    for line_no, line in enumerate(
+        lines(FORMATS / host / "results.jsonl") + lines(FORMATS / host / "errors.jsonl"), start=1
+    ):
         custom_id = adapter.result_id(line, line_no)
         assert custom_id is not None, line
         records[custom_id] = adapter.extract(custom_id, requests.pop(custom_id, None), line, ctx)
@@ -92,10 +87,10 @@ def test_each_host_is_found_by_its_name_alias_and_provider_value(option: str, pr
 def test_hosts_without_a_telling_shape_are_only_chosen_by_name(host: str) -> None:
     """Their lines are OpenAI's or less, so detection must never pick them over OpenAI."""
     assert adapter_named(host).detectable is False
-    for line in lines(host, "requests.jsonl"):
+    for line in lines(FORMATS / host / "requests.jsonl"):
         found = detect(line, request=True)
         assert found is None or found.name == "openai"
-    for line in lines(host, "results.jsonl"):
+    for line in lines(FORMATS / host / "results.jsonl"):
         found = detect(line, request=False)
         assert found is None or found.name == "openai"
 
@@ -104,21 +99,21 @@ def test_hosts_without_a_telling_shape_are_only_chosen_by_name(host: str) -> Non
 
 
 def test_azure_input_detects_as_openai_and_the_first_result_refines_to_azure() -> None:
-    requests = (FIXTURES / "azure" / "requests.jsonl").read_bytes()
+    requests = (FORMATS / "azure" / "requests.jsonl").read_bytes()
     choice = FormatChoice()
     choice.detect_in(io.BytesIO(requests), "input", request=True)
     assert choice.current.name == "openai"
-    choice.refine(lines("azure", "results.jsonl")[0])
+    choice.refine(lines(FORMATS / "azure" / "results.jsonl")[0])
     assert choice.current.name == "azure"
     assert choice.current.provider == "azure.ai.openai"
 
 
 def test_an_openai_result_does_not_refine_to_azure_and_an_explicit_choice_stays() -> None:
-    openai_result = lines("openai", "chat.results.jsonl")[0]
+    openai_result = lines(FORMATS / "openai" / "chat.results.jsonl")[0]
     assert detect(openai_result, request=False) is not None
     assert detect(openai_result, request=False).name == "openai"  # type: ignore[union-attr]
     choice = FormatChoice.named("openai")
-    choice.refine(lines("azure", "results.jsonl")[0])
+    choice.refine(lines(FORMATS / "azure" / "results.jsonl")[0])
     assert choice.current.name == "openai"
 
 
@@ -227,7 +222,7 @@ def test_azure_other_errors_keep_their_code() -> None:
 
 def test_azure_never_claims_an_input_line() -> None:
     adapter = adapter_named("azure")
-    for line in lines("azure", "requests.jsonl"):
+    for line in lines(FORMATS / "azure" / "requests.jsonl"):
         assert adapter.request_id(line) is not None
         assert not adapter.is_request(line)
 
@@ -377,7 +372,7 @@ def test_together_error_lines_give_the_http_status_as_type() -> None:
 
 
 def test_together_cached_tokens_count_as_cache_reads() -> None:
-    line = lines("together", "results.jsonl")[0]
+    line = lines(FORMATS / "together" / "results.jsonl")[0]
     line["response"]["body"]["usage"]["cached_tokens"] = 32
     record = adapter_named("together").extract("request-2", None, line, ctx())
     assert record.usage.cache_read_tokens == 32
@@ -413,7 +408,7 @@ def test_fireworks_error_row_is_a_failure_with_its_status() -> None:
 
 
 def test_fireworks_reads_a_row_wrapped_in_response_too() -> None:
-    flat = lines("fireworks", "results.jsonl")[0]
+    flat = lines(FORMATS / "fireworks" / "results.jsonl")[0]
     body = {k: v for k, v in flat.items() if k != "custom_id"}
     wrapped = {"custom_id": "request-1", "response": {"status_code": 200, "body": body}}
     adapter = adapter_named("fireworks")
@@ -425,7 +420,7 @@ def test_fireworks_reads_a_row_wrapped_in_response_too() -> None:
 
 def test_fireworks_input_lines_are_not_results() -> None:
     adapter = adapter_named("fireworks")
-    for line in lines("fireworks", "requests.jsonl"):
+    for line in lines(FORMATS / "fireworks" / "requests.jsonl"):
         assert adapter.request_id(line) is not None
         assert adapter.result_id(line, 1) is None
 
@@ -436,7 +431,7 @@ def test_fireworks_input_lines_are_not_results() -> None:
 @pytest.mark.parametrize("host", HOSTS)
 def test_a_request_without_result_is_a_no_result_failure(host: str) -> None:
     adapter = adapter_named(host)
-    request = lines(host, "requests.jsonl")[0]
+    request = lines(FORMATS / host / "requests.jsonl")[0]
     custom_id = adapter.request_id(request)
     assert custom_id is not None
     record = adapter.extract(custom_id, request, None, ctx("m"))
@@ -448,7 +443,7 @@ def test_a_request_without_result_is_a_no_result_failure(host: str) -> None:
 @pytest.mark.parametrize("host", HOSTS)
 def test_a_result_without_request_is_an_orphan(host: str) -> None:
     adapter = adapter_named(host)
-    result = lines(host, "results.jsonl")[0]
+    result = lines(FORMATS / host / "results.jsonl")[0]
     custom_id = adapter.result_id(result, 1)
     assert custom_id is not None
     record = adapter.extract(custom_id, None, result, ctx())
@@ -517,8 +512,8 @@ def test_odd_values_never_raise(host: str, line: dict[str, Any]) -> None:
 
 def test_cut_applies_to_every_host_text() -> None:
     cut_ctx = ExtractContext(cut=lambda text: text[:4], model=MISTRAL_MODEL)
-    request = lines("mistral", "requests.jsonl")[0]
-    result = lines("mistral", "results.jsonl")[1]
+    request = lines(FORMATS / "mistral" / "requests.jsonl")[0]
+    result = lines(FORMATS / "mistral" / "results.jsonl")[1]
     record = adapter_named("mistral").extract("0", request, result, cut_ctx)
     assert texts(record.input_messages) == ["Quel"]
     assert texts(record.output_messages) == ["Pour"]

@@ -11,7 +11,6 @@ import importlib
 import json
 import pkgutil
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import batchtrace.extract
@@ -19,11 +18,11 @@ import pytest
 from batchtrace.errors import InputError
 from batchtrace.extract import FormatAdapter, adapter_named, adapters, detect, provider_names
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
+from tests.support.fixtures import FORMATS
 
 
 def first_line(name: str) -> dict[str, Any]:
-    line: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8").splitlines()[0])
+    line: dict[str, Any] = json.loads((FORMATS / name).read_text(encoding="utf-8").splitlines()[0])
     return line
 
 

@@ -7,8 +7,6 @@ cached tokens, ``createTime``), a ``text/x.enum`` request and a 429 failure.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,19 +16,17 @@ from batchtrace.extract.gemini import ADAPTER as GEMINI
 from batchtrace.extract.vertex import ADAPTER
 from batchtrace.record import Record
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "vertex"
+from tests.support.fixtures import FORMATS, lines
+
+FIXTURES = FORMATS / "vertex"
 CTX = ExtractContext(cut=keep)
 ISO_EPOCH = 1787004845.311  # 2026-08-17T22:14:05.311+00:00
-
-
-def lines(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def records(name: str = "predictions.jsonl", ctx: ExtractContext = CTX) -> list[Record]:
     """Each line through the adapter as the pipeline runs a self-contained format: no request given."""
     out = []
-    for line_no, line in enumerate(lines(name), start=1):
+    for line_no, line in enumerate(lines(FIXTURES / name), start=1):
         custom_id = ADAPTER.result_id(line, line_no)
         assert custom_id == str(line_no)
         out.append(ADAPTER.extract(custom_id, None, line, ctx))
@@ -75,15 +71,15 @@ def test_the_model_is_the_response_version_unless_given(main: list[Record]) -> N
     assert main[0].request_model is None
     assert main[0].response_model == "gemini-2.0-flash-001@default"
     given = ADAPTER.extract(
-        "1", None, lines("predictions.jsonl")[0], ExtractContext(cut=keep, model="gemini-2.0-flash")
+        "1", None, lines(FIXTURES / "predictions.jsonl")[0], ExtractContext(cut=keep, model="gemini-2.0-flash")
     )
     assert given.request_model == "gemini-2.0-flash"
 
 
 def test_detection_tells_vertex_from_gemini_lines() -> None:
-    assert all(detect(line, request=False) is ADAPTER for line in lines("predictions.jsonl"))
-    assert all(detect(line, request=True) is ADAPTER for line in lines("requests.jsonl"))
-    assert ADAPTER.request_id(lines("requests.jsonl")[0]) is None  # the input has no ids at all
+    assert all(detect(line, request=False) is ADAPTER for line in lines(FIXTURES / "predictions.jsonl"))
+    assert all(detect(line, request=True) is ADAPTER for line in lines(FIXTURES / "requests.jsonl"))
+    assert ADAPTER.request_id(lines(FIXTURES / "requests.jsonl")[0]) is None  # the input has no ids at all
     gemini_result = {"key": "k", "response": {"candidates": []}}
     assert detect(gemini_result, request=False) is GEMINI
     assert ADAPTER.result_id(gemini_result, 1) is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +34,8 @@ from batchtrace.write.spans import SpanFactory
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import StatusCode
 
-FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
+from tests.support.fixtures import FORMATS
+
 NS = 1_000_000_000
 
 

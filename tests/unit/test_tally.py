@@ -7,8 +7,6 @@ chunk tallies add up across processes, and the summary carries every documented 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 from batchtrace.errors import BatchtraceError, DeliveryError, InputError, InvalidTraceContextError, MissingFileError
 from batchtrace.extract.base import NO_RESULT, ExtractContext, keep
@@ -17,8 +15,9 @@ from batchtrace.record import Failure, Record, Usage
 from batchtrace.tally import MAX_REASONS, Summary, Tally
 
 from tests.support.contract import SUMMARY_FIELDS
+from tests.support.fixtures import FORMATS, lines
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "openai"
+FIXTURES = FORMATS / "openai"
 
 
 def record(
@@ -28,11 +27,6 @@ def record(
     no_result: bool = False,
 ) -> Record:
     return Record("a", "openai", "chat", usage=usage or Usage(), failure=failure, no_result=no_result)
-
-
-def read_lines(name: str) -> list[dict[str, Any]]:
-    text = (FIXTURES / name).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------- counting records
@@ -74,8 +68,8 @@ def test_count_record_keeps_the_earliest_and_latest_time() -> None:
 
 def test_fixture_totals_equal_the_sum_over_the_lines() -> None:
     """The chat fixtures' token totals, tallied from records, equal the sum of the lines' usage."""
-    requests = {line["custom_id"]: line for line in read_lines("chat.requests.jsonl")}
-    results = read_lines("chat.results.jsonl") + read_lines("chat.errors.jsonl")
+    requests = {line["custom_id"]: line for line in lines(FIXTURES / "chat.requests.jsonl")}
+    results = lines(FIXTURES / "chat.results.jsonl") + lines(FIXTURES / "chat.errors.jsonl")
     tally = Tally()
     for line in results:
         custom_id = line["custom_id"]

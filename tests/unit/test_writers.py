@@ -15,7 +15,6 @@ import itertools
 import json
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,17 +37,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes, openai_attributes
 from opentelemetry.trace import SpanKind, StatusCode
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "openai"
-ENDPOINTS = (
-    "chat",
-    "responses",
-    "completions",
-    "embeddings",
-    "moderations",
-    "images_generations",
-    "images_edits",
-    "videos",
-)
+from tests.support.fixtures import FORMATS, OPENAI_ENDPOINTS, lines
+
+FIXTURES = FORMATS / "openai"
 NS = 1_000_000_000
 CREATED = 1_787_004_716  # support-fr-0001's ``created``
 NOW_NS = (CREATED + 86_400) * NS  # processing happens a day after the responses were made
@@ -62,11 +53,6 @@ MARKER = "ZEBRAQUOKKA"
 DEFAULT_WRITERS = WriterSet()
 
 
-def read_lines(name: str) -> list[dict[str, Any]]:
-    text = (FIXTURES / name).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def extract_all(requests: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Record]:
     """Each result with its request (by custom_id), as the span workers pair them."""
     by_id = {line["custom_id"]: line for line in requests}
@@ -78,10 +64,10 @@ def extract_all(requests: list[dict[str, Any]], results: list[dict[str, Any]]) -
 
 @cache
 def _fixture(endpoint: str) -> dict[str, Record]:
-    results = read_lines(f"{endpoint}.results.jsonl")
+    results = lines(FIXTURES / f"{endpoint}.results.jsonl")
     if (FIXTURES / f"{endpoint}.errors.jsonl").exists():
-        results += read_lines(f"{endpoint}.errors.jsonl")
-    return extract_all(read_lines(f"{endpoint}.requests.jsonl"), results)
+        results += lines(FIXTURES / f"{endpoint}.errors.jsonl")
+    return extract_all(lines(FIXTURES / f"{endpoint}.requests.jsonl"), results)
 
 
 def fixture_records(endpoint: str) -> list[Record]:
@@ -124,7 +110,7 @@ def json_attr(attrs: dict[str, Any], key: str) -> Any:
 
 
 def all_records() -> list[Record]:
-    return [record for endpoint in ENDPOINTS for record in fixture_records(endpoint)]
+    return [record for endpoint in OPENAI_ENDPOINTS for record in fixture_records(endpoint)]
 
 
 # --------------------------------------------------------------------------- GenAI writer
@@ -389,7 +375,7 @@ def test_compat_attributes_make_a_respan_chat_log() -> None:
     assert attrs["gen_ai.usage.prompt_tokens"] == 61
     assert attrs["gen_ai.usage.completion_tokens"] == 31
     assert attrs["llm.usage.total_tokens"] == 92
-    assert json_attr(attrs, "traceloop.entity.input") == read_lines("chat.requests.jsonl")[0]["body"]["messages"]
+    assert json_attr(attrs, "traceloop.entity.input") == lines(FIXTURES / "chat.requests.jsonl")[0]["body"]["messages"]
     output = json_attr(attrs, "traceloop.entity.output")
     assert output["role"] == "assistant"
     assert output["content"].startswith("Je suis désolé")
@@ -568,7 +554,7 @@ def test_expired_span_is_an_error() -> None:
 
 
 def no_result_record(custom_id: str = "support-fr-0001") -> Record:
-    request = next(line for line in read_lines("chat.requests.jsonl") if line["custom_id"] == custom_id)
+    request = next(line for line in lines(FIXTURES / "chat.requests.jsonl") if line["custom_id"] == custom_id)
     return ADAPTER.extract(custom_id, request, None, ExtractContext(keep))
 
 
@@ -586,7 +572,7 @@ def test_request_without_result_is_an_error_span_flagged_no_result() -> None:
 
 def test_orphan_span_is_named_after_the_response_model() -> None:
     """A result with no request is still a span, flagged, with the response's model as request model."""
-    result = next(line for line in read_lines("chat.results.jsonl") if line["custom_id"] == "support-fr-0001")
+    result = next(line for line in lines(FIXTURES / "chat.results.jsonl") if line["custom_id"] == "support-fr-0001")
     span = factory().completion(ADAPTER.extract("support-fr-0001", None, result, ExtractContext(keep)))
     attrs = attrs_of(span)
     assert span.name == "chat gpt-4.1-mini-2025-04-14"
@@ -598,7 +584,7 @@ def test_orphan_span_is_named_after_the_response_model() -> None:
 
 def test_orphan_error_without_any_model_is_named_by_its_operation() -> None:
     """An orphan expired result (no request, no body) gets the bare operation as its name."""
-    result = next(line for line in read_lines("chat.errors.jsonl") if line["custom_id"] == "late-0011")
+    result = next(line for line in lines(FIXTURES / "chat.errors.jsonl") if line["custom_id"] == "late-0011")
     span = factory().completion(ADAPTER.extract("late-0011", None, result, ExtractContext(keep)))
     assert span.name == "chat"
     assert "gen_ai.request.model" not in attrs_of(span)
@@ -712,8 +698,8 @@ def test_missing_created_and_no_batch_times_fall_back_to_now() -> None:
 @pytest.mark.parametrize("created", ["1732000000", True, -5, 0, None, [1]])
 def test_unusable_created_values_fall_back(created: object) -> None:
     """A ``created`` that is not a positive number is ignored, not trusted (and never raises)."""
-    requests = read_lines("chat.requests.jsonl")
-    result = next(line for line in read_lines("chat.results.jsonl") if line["custom_id"] == "support-fr-0001")
+    requests = lines(FIXTURES / "chat.requests.jsonl")
+    result = next(line for line in lines(FIXTURES / "chat.results.jsonl") if line["custom_id"] == "support-fr-0001")
     result["response"]["body"]["created"] = created
     record = extract_all(requests, [result])["support-fr-0001"]
     span = factory().completion(record)
@@ -868,7 +854,7 @@ def every_span(capture: bool, writers: WriterSet) -> list[ReadableSpan]:
     """Spans of every fixture endpoint, every odd pair, and the batch span, from one factory."""
     f = factory(capture=capture, writers=writers, batch={"created_at": BATCH_CREATED_AT})
     records = all_records()
-    orphan_line = next(line for line in read_lines("chat.results.jsonl") if line["custom_id"] == "ru-order-0003")
+    orphan_line = next(line for line in lines(FIXTURES / "chat.results.jsonl") if line["custom_id"] == "ru-order-0003")
     records += [
         no_result_record("story-cut-0006"),
         ADAPTER.extract("ghost", None, {**orphan_line, "custom_id": "ghost"}, ExtractContext(keep)),

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from batchtrace.extract.base import (
     NO_RESULT,
+    Cut,
     ExtractContext,
     FormatAdapter,
     JsonObject,
@@ -45,8 +46,6 @@ from batchtrace.extract.base import (
 )
 from batchtrace.record import Failure, Part, Record, Usage
 from batchtrace.semconv import Operation
-
-Cut = Callable[[str], str]
 
 ENDPOINT = "/v1/messages"
 PARAMS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k"}

@@ -19,6 +19,8 @@ from batchtrace.read.fast_id import top_level_id
 from batchtrace.record import Failure, Part, Record, Usage
 
 JsonObject = dict[str, Any]
+#: Truncates one text value to the configured limit (:attr:`ExtractContext.cut`).
+Cut = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,7 @@ class ExtractContext:
     a Bedrock job), used only where a line names none.
     """
 
-    cut: Callable[[str], str]
+    cut: Cut
     model: str | None = None
 
 
@@ -128,7 +130,7 @@ def loads_maybe(value: Any) -> Any:
     return value
 
 
-def cut_tree(value: Any, cut: Callable[[str], str]) -> Any:
+def cut_tree(value: Any, cut: Cut) -> Any:
     """A copy of a JSON value with every string leaf passed through ``cut`` (itself if no cut)."""
     if cut is keep:
         return value
@@ -162,19 +164,19 @@ def stop_sequences(value: Any) -> list[str] | None:
 # --------------------------------------------------------------------------- GenAI parts
 
 
-def text_part(text: Any, cut: Callable[[str], str]) -> Part:
+def text_part(text: Any, cut: Cut) -> Part:
     return {"type": "text", "content": cut(text if isinstance(text, str) else str(text))}
 
 
-def reasoning_part(text: Any, cut: Callable[[str], str]) -> Part:
+def reasoning_part(text: Any, cut: Cut) -> Part:
     return {"type": "reasoning", "content": cut(text if isinstance(text, str) else str(text))}
 
 
-def tool_call_part(call_id: Any, name: Any, arguments: Any, cut: Callable[[str], str]) -> Part:
+def tool_call_part(call_id: Any, name: Any, arguments: Any, cut: Cut) -> Part:
     return {"type": "tool_call", "id": call_id, "name": name, "arguments": cut_tree(loads_maybe(arguments), cut)}
 
 
-def tool_response_part(call_id: Any, response: Any, cut: Callable[[str], str]) -> Part:
+def tool_response_part(call_id: Any, response: Any, cut: Cut) -> Part:
     return {"type": "tool_call_response", "id": call_id, "response": cut_tree(response, cut)}
 
 

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from batchtrace.extract import anthropic, openai
 from batchtrace.extract.base import (
     NO_RESULT,
+    Cut,
     ExtractContext,
     FormatAdapter,
     JsonObject,
@@ -55,7 +56,6 @@ from batchtrace.extract.base import (
 from batchtrace.record import Failure, Part, Record, Usage
 from batchtrace.semconv import Operation
 
-Cut = Callable[[str], str]
 Extractor = Callable[[Record, JsonObject, JsonObject, ExtractContext], None]
 
 CLAUDE, CLAUDE_TEXT, NOVA, TITAN_TEXT, TITAN_EMBED = "claude", "claude_text", "nova", "titan_text", "titan_embed"

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from batchtrace.extract.base import (
     NO_RESULT,
+    Cut,
     ExtractContext,
     FormatAdapter,
     JsonObject,
@@ -45,8 +46,6 @@ from batchtrace.extract.base import (
 )
 from batchtrace.record import Failure, Part, Record, Usage
 from batchtrace.semconv import Operation
-
-Cut = Callable[[str], str]
 
 #: Gemini roles -> GenAI roles ("model" is the assistant; old function-calling used "function").
 ROLES = {"model": "assistant", "function": "tool"}

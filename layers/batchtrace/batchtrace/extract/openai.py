@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from batchtrace.extract.base import (
     NO_RESULT,
+    Cut,
     ExtractContext,
     FormatAdapter,
     JsonObject,
@@ -57,8 +58,6 @@ _PARAMS = {
     "seed": "seed",
     "n": "choice_count",
 }
-
-Cut = Callable[[str], str]
 
 
 # --------------------------------------------------------------------------- content
