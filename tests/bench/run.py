@@ -240,6 +240,26 @@ def _delivered(rows: list[Row]) -> str:
     return f"{worst.delivered}/{worst.expected}"
 
 
+def _by_runner(rows: list[Row], key: tuple[str, int]) -> dict[str, list[Row]]:
+    """One batch's rows by runner (runners that did not run are left out)."""
+    mine = [row for row in rows if (row.shape, row.size) == key]
+    by = {runner: [row for row in mine if row.runner == runner] for runner in RUNNERS}
+    return {runner: found for runner, found in by.items() if found}
+
+
+def _ratio_cell(rows: list[Row], runner: str) -> str:
+    ratio = _ratio(rows, runner)
+    return f"{ratio:.1f}x" if ratio is not None else ""
+
+
+def _cells(by: dict[str, list[Row]]) -> list[str]:
+    everyone = [row for found in by.values() for row in found]
+    walls = [f"{_median(by[r], 'wall_s'):.2f}" if r in by else "" for r in RUNNERS]
+    peaks = [f"{max(row.peak_mb for row in by[r]):.0f}" if r in by else "" for r in RUNNERS]
+    ratios = [_ratio_cell(everyone, runner) for runner in TARGET_RATIO]
+    return [*walls, *ratios, *peaks, ", ".join(_delivered(found) for found in by.values())]
+
+
 def table(rows: list[Row], inputs: dict[tuple[str, int], float]) -> list[str]:
     """The per-shape table (markdown): median times, ratios to the seed, peak memory, spans."""
     lines = [
@@ -248,37 +268,35 @@ def table(rows: list[Row], inputs: dict[tuple[str, int], float]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for (shape, size), input_mb in inputs.items():
-        mine = [row for row in rows if (row.shape, row.size) == (shape, size)]
-        by = {runner: [row for row in mine if row.runner == runner] for runner in RUNNERS}
-        cells = [shape, str(size), f"{input_mb:.0f}"]
-        cells += [f"{_median(by[r], 'wall_s'):.2f}" if by[r] else "" for r in RUNNERS]
-        for runner in ("cli", "handler"):
-            ratio = _ratio(mine, runner)
-            cells.append(f"{ratio:.1f}x" if ratio is not None else "")
-        cells += [f"{max(row.peak_mb for row in by[r]):.0f}" if by[r] else "" for r in RUNNERS]
-        cells.append(", ".join(_delivered(by[r]) for r in RUNNERS if by[r]))
+        cells = [shape, str(size), f"{input_mb:.0f}", *_cells(_by_runner(rows, (shape, size)))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
+def _verdict(by: dict[str, list[Row]], runner: str) -> str | None:
+    if runner not in by or "seed" not in by:
+        return None
+    ratio = _ratio(by[runner] + by["seed"], runner)
+    peak = max(row.peak_mb for row in by[runner])
+    target = TARGET_RATIO[runner]
+    met = ratio is not None and ratio >= target and peak <= TARGET_PSS_MB[runner]
+    return f"{runner} {ratio or 0:.1f}x (>= {target:.0f}x), {peak:.0f} MB: {'met' if met else 'NOT met'}"
+
+
 def verdicts(rows: list[Row], inputs: dict[tuple[str, int], float]) -> list[str]:
     """Which of issue #13's targets each shape meets (at its largest size)."""
-    out = []
     largest = max(size for _, size in inputs)
-    for shape, size in inputs:
-        if size != largest:
-            continue
-        mine = [row for row in rows if (row.shape, row.size) == (shape, size)]
-        notes = []
-        for runner, target in TARGET_RATIO.items():
-            ratio = _ratio(mine, runner)
-            peak = max((row.peak_mb for row in mine if row.runner == runner), default=None)
-            if ratio is None or peak is None:
-                continue
-            ok = ratio >= target and peak <= TARGET_PSS_MB[runner]
-            notes.append(f"{runner} {ratio:.1f}x (>= {target:.0f}x), {peak:.0f} MB: {'met' if ok else 'NOT met'}")
+    out = []
+    for shape, size in (key for key in inputs if key[1] == largest):
+        by = _by_runner(rows, (shape, size))
+        notes = [note for runner in TARGET_RATIO if (note := _verdict(by, runner))]
         out.append(f"  {shape}: " + "; ".join(notes))
     return out
+
+
+def _stage_line(rows: list[Row]) -> str:
+    stages = {name: statistics.median(row.stages.get(name, 0) for row in rows) for name in rows[0].stages}
+    return ", ".join(f"{name} {value:.0f}" for name, value in stages.items())
 
 
 def report(rows: list[Row], inputs: dict[tuple[str, int], float]) -> None:
@@ -287,15 +305,13 @@ def report(rows: list[Row], inputs: dict[tuple[str, int], float]) -> None:
     print("\n".join(verdicts(rows, inputs)))
     print("\nwhere the CLI's time went (median ms; build, encode, send summed over worker processes):")
     for shape, size in inputs:
-        cli = [row for row in rows if (row.shape, row.size, row.runner) == (shape, size, "cli") and row.stages]
+        cli = [row for row in _by_runner(rows, (shape, size)).get("cli", []) if row.stages]
         if cli:
-            stages = {name: statistics.median(row.stages.get(name, 0) for row in cli) for name in cli[0].stages}
-            print(f"  {shape} {size}: " + ", ".join(f"{name} {value:.0f}" for name, value in stages.items()))
+            print(f"  {shape} {size}: {_stage_line(cli)}")
     print("\nCPU seconds of each process tree (median):")
     for shape, size in inputs:
-        mine = [row for row in rows if (row.shape, row.size) == (shape, size)]
-        by = {r: [row for row in mine if row.runner == r] for r in RUNNERS}
-        print(f"  {shape} {size}: " + ", ".join(f"{r} {_median(by[r], 'cpu_s'):.2f}" for r in RUNNERS if by[r]))
+        by = _by_runner(rows, (shape, size))
+        print(f"  {shape} {size}: " + ", ".join(f"{r} {_median(found, 'cpu_s'):.2f}" for r, found in by.items()))
 
 
 # --------------------------------------------------------------------------- main
@@ -315,51 +331,58 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _numbers(text: str | None) -> list[int]:
+    return [int(part) for part in (text or "").split(",") if part.strip()]
+
+
 def _plan(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """``(shape, size)`` in the order measured: the first shape's growth sizes, then every shape."""
     shapes = list(SHAPES) if args.shapes == "all" else [s.strip() for s in args.shapes.split(",")]
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
         raise SystemExit(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(SHAPES)}")
-    sizes = [int(s) for s in args.sizes.split(",")]
-    growth = [int(s) for s in args.growth.split(",") if s.strip()] if args.growth else []
-    return [(shapes[0], size) for size in growth if size not in sizes] + [(s, n) for s in shapes for n in sizes]
+    sizes = _numbers(args.sizes)
+    growth = [(shapes[0], size) for size in _numbers(args.growth) if size not in sizes]
+    return growth + [(shape, size) for shape in shapes for size in sizes]
+
+
+def _run_plan(args: argparse.Namespace, setup: Setup, workdir: Path) -> dict[tuple[str, int], float]:
+    """Generate and measure every batch of the plan; the input size of each, in MB."""
+    plan = _plan(args)
+    inputs: dict[tuple[str, int], float] = {}
+    for shape, size in plan:
+        batch = large_batch(workdir / shape / str(size), size, args.content_bytes, shape=shape)
+        inputs[shape, size] = batch.input.stat().st_size / (1 << 20)
+        print(f"\n{shape}, {size} requests: input {inputs[shape, size]:.0f} MB, {batch.results} results", flush=True)
+        measure_batch(setup, shape, size, batch, args.repeat)
+        if args.seed_receivers and (shape, size) == plan[-1]:
+            seed_receivers(setup, batch, args.repeat)
+        if args.workdir is None:
+            shutil.rmtree(workdir / shape / str(size), ignore_errors=True)
+    return inputs
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    plan = _plan(args)
+    _plan(args)  # unknown shapes fail before anything starts
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="batchtrace-bench-"))
     seed_python = Path(args.seed_python) if Path(args.seed_python).exists() else None
     print(f"machine: {machine()}")
     print(f"baseline: {'respan-ai 4.2.4 log_batch_results' if seed_python else 'naive in-memory OTel pipeline'}")
     # moto in its own process, so serving 200 MB does not share the runners' interpreter.
     moto = None if args.skip_handler else MotoServer(own_process=True).start()
-    inputs: dict[tuple[str, int], float] = {}
     try:
         with ReceiverProcess() as receiver:
             setup = Setup(receiver, moto, seed_python)
             if moto is not None:
                 moto.client("s3").create_bucket(Bucket=BUCKET)
-            batch = None
-            for shape, size in plan:
-                batch = large_batch(workdir / shape / str(size), size, args.content_bytes, shape=shape)
-                inputs[shape, size] = batch.input.stat().st_size / (1 << 20)
-                mb = inputs[shape, size]
-                print(f"\n{shape}, {size} requests: input {mb:.0f} MB, {batch.results} results", flush=True)
-                measure_batch(setup, shape, size, batch, args.repeat)
-                if args.workdir is None:
-                    shutil.rmtree(workdir / shape / str(size), ignore_errors=True)
-            rows = setup.rows
-            if args.seed_receivers:
-                shape, size = plan[-1]
-                batch = large_batch(workdir / shape / str(size), size, args.content_bytes, shape=shape)
-                seed_receivers(setup, batch, args.repeat)
+            inputs = _run_plan(args, setup, workdir)
     finally:
         if moto is not None:
             moto.stop()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    report(rows, inputs)
+    report(setup.rows, inputs)
     return 0
 
 

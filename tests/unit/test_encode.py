@@ -121,24 +121,39 @@ def test_keys_whose_values_never_repeat_stop_being_cached() -> None:
     assert "kind" not in encode._CACHE.volatile
 
 
-def test_json_texts_read_as_strings_everywhere_but_on_the_wire() -> None:
-    """A span's JSON texts are ordinary strings to every reader; only the encoder sees their bytes."""
+TEXT = '[{"role":"user","content":"日本語 🚀"}]'
+
+
+def json_attributes() -> SpanAttributes:
     attrs = SpanAttributes()
     set_json(attrs, "gen_ai.input.messages", [{"role": "user", "content": "日本語 🚀"}])
     attrs["n"] = 3
-    text = '[{"role":"user","content":"日本語 🚀"}]'
+    return attrs
+
+
+def test_json_texts_are_kept_as_utf8_and_read_as_strings() -> None:
+    """Stored as bytes for the encoder; every way of reading the mapping gives the string."""
+    attrs = json_attributes()
     assert isinstance(dict.__getitem__(attrs, "gen_ai.input.messages"), JsonText)
-    assert attrs["gen_ai.input.messages"] == text
-    assert attrs.get("gen_ai.input.messages") == text
-    assert dict(attrs) == {**attrs} == attrs.copy() == {"gen_ai.input.messages": text, "n": 3}
-    assert list(attrs.items()) == [("gen_ai.input.messages", text), ("n", 3)]
-    assert list(attrs.values()) == [text, 3]
-    assert attrs == {"gen_ai.input.messages": text, "n": 3}
+    assert attrs["gen_ai.input.messages"] == attrs.get("gen_ai.input.messages") == TEXT
+    assert dict(attrs) == {**attrs} == attrs.copy() == {"gen_ai.input.messages": TEXT, "n": 3}
+    assert list(attrs.items()) == [("gen_ai.input.messages", TEXT), ("n", 3)]
+    assert list(attrs.values()) == [TEXT, 3]
+    assert attrs == {"gen_ai.input.messages": TEXT, "n": 3}
     assert "JsonText" not in repr(attrs)
-    assert json.loads(json.dumps(attrs))["gen_ai.input.messages"] == text
+
+
+def test_a_span_s_json_texts_are_strings_to_its_readers() -> None:
+    """Through the span's view, the SDK's ``to_json`` and ``json.dumps``: strings, never bytes."""
+    attrs = json_attributes()
+    assert json.loads(json.dumps(attrs))["gen_ai.input.messages"] == TEXT
     span = ReadableSpan("s", SpanContext(1, 2, False), attributes=attrs)
-    assert dict(span.attributes or {})["gen_ai.input.messages"] == text
-    assert json.loads(span.to_json())["attributes"]["gen_ai.input.messages"] == text
+    assert dict(span.attributes or {})["gen_ai.input.messages"] == TEXT
+    assert json.loads(span.to_json())["attributes"]["gen_ai.input.messages"] == TEXT
+
+
+def test_json_in_a_plain_dict_is_a_string() -> None:
+    """A writer given a plain ``dict`` (a test's, another caller's) writes an ordinary string."""
     plain: dict[str, Any] = {}
     set_json(plain, "k", {"a": 1})
     assert plain == {"k": '{"a":1}'}

@@ -183,25 +183,25 @@ def test_anthropic_requests_are_read_by_their_params() -> None:
     assert adapter.fast_request_id(b'{"custom_id": "a", "body": {}}') is None
 
 
+def result_line(custom_id: str) -> bytes:
+    body = {"model": "m", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    line = {"id": "r", "custom_id": custom_id, "response": {"status_code": 200, "body": body}, "error": None}
+    return orjson.dumps(line) + b"\n"
+
+
+BROKEN_INPUT = (
+    b'{"custom_id": "ok", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": []}}\n'
+    b'{"custom_id": "broken", "body": {"model": "m", "messages": [}\n'
+    b'{"custom_id": "lonely", "body": {"model": "m", "messages": ]}}\n'
+)
+
+
 def test_a_request_line_broken_past_its_id_is_counted_as_malformed() -> None:
     """Indexed by its id, found out by the worker: a malformed input line, its result an orphan, as before."""
-    good = {"custom_id": "ok", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": []}}
-    requests = (
-        orjson.dumps(good)
-        + b"\n"
-        + b'{"custom_id": "broken", "body": {"model": "m", "messages": [}\n'
-        + b'{"custom_id": "lonely", "body": {"model": "m", "messages": ]}}\n'
-    )
-    body = {"model": "m", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
-
-    def result(custom_id: str) -> bytes:
-        line = {"id": "r", "custom_id": custom_id, "response": {"status_code": 200, "body": body}, "error": None}
-        return orjson.dumps(line) + b"\n"
-
     with OtlpReceiver() as receiver:
         summary = run_batch(
-            io.BytesIO(requests),
-            [("output.jsonl", io.BytesIO(result("ok") + result("broken")))],
+            io.BytesIO(BROKEN_INPUT),
+            [("output.jsonl", io.BytesIO(result_line("ok") + result_line("broken")))],
             batch_id="b",
             otlp=OtlpConfig.resolve(endpoint=receiver.endpoint),
             workers=0,
@@ -209,11 +209,9 @@ def test_a_request_line_broken_past_its_id_is_counted_as_malformed() -> None:
         )
         assert receiver.wait_for_spans(3)
         spans = {span.attributes.get("batchtrace.custom_id"): span for span in receiver.spans}
-    assert summary.requests == 1
-    assert summary.malformed_lines == 2
+    counts = (summary.requests, summary.malformed_lines, summary.orphan_results, summary.no_result)
+    assert counts == (1, 2, 1, 0)
     assert summary.malformed_by_file == {"input.jsonl": 2}
-    assert summary.orphan_results == 1
-    assert summary.no_result == 0
     assert summary.spans_failed == 0
     assert spans["broken"].attributes.get("batchtrace.orphan_result") is True
     assert "lonely" not in spans
