@@ -30,12 +30,10 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import openai
 import orjson
-from boto3.s3.transfer import TransferConfig
 
 from batchtrace.errors import (
     BatchtraceError,
@@ -50,6 +48,10 @@ from batchtrace.errors import (
 )
 from batchtrace.lifecycle.stored import BATCH_JSON
 from batchtrace.s3_batch import FileNames
+
+if TYPE_CHECKING:  # imported when first used: a replay or a backfill plan never needs the SDK
+    import openai
+    from boto3.s3.transfer import TransferConfig
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class OpenAISettings:
 
     def client(self, api_key: str) -> openai.OpenAI:
         """An SDK client with these settings and ``api_key`` (checked: see :func:`check_api_key`)."""
+        import openai
+
         return openai.OpenAI(
             api_key=check_api_key(api_key),
             base_url=self.base_url,
@@ -108,6 +112,8 @@ class TransferSettings:
     concurrency: int = 4
 
     def config(self) -> TransferConfig:
+        from boto3.s3.transfer import TransferConfig
+
         config = TransferConfig(
             multipart_threshold=self.part_size,
             multipart_chunksize=self.part_size,
@@ -313,6 +319,8 @@ def _typed_status(err: openai.APIStatusError, what: str, object_id: str, api_key
 
 def _typed(err: Exception, what: str, object_id: str, api_key: str) -> BatchtraceError | None:
     """The typed error for an SDK or transport error; ``None`` for one that is neither."""
+    import openai
+
     if isinstance(err, openai.APIStatusError):
         return _typed_status(err, what, object_id, api_key)
     if isinstance(err, openai.APITimeoutError):
@@ -327,7 +335,7 @@ def _typed(err: Exception, what: str, object_id: str, api_key: str) -> Batchtrac
 def _openai_errors(what: str, object_id: str, api_key: str) -> Iterator[None]:
     try:
         yield
-    except openai.OpenAIError as err:
+    except Exception as err:
         typed = _typed(err, what, object_id, api_key)
         if typed is None:
             raise
