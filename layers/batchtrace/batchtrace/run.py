@@ -80,8 +80,7 @@ def _index(plan: BatchPlan, stream: Readable, tally: Tally) -> RequestIndex:
 
     if choice.adapter is not None and choice.adapter.self_contained:
         stream = EMPTY_INPUT
-    fast_id = choice.adapter.fast_request_id if choice.adapter is not None else None
-    index = RequestIndex.from_stream(stream, request_id, plan.input_name, digest=plan.batch_id is None, fast_id=fast_id)
+    index = RequestIndex.from_stream(stream, request_id, plan.input_name, digest=plan.batch_id is None)
     tally.requests, tally.duplicate_ids = index.requests, index.duplicate_ids
     return index
 

@@ -269,7 +269,6 @@ class AnthropicAdapter(FormatAdapter):
     name: ClassVar[str] = "anthropic"
     provider: ClassVar[str] = "anthropic"
     detect_order: ClassVar[int] = 20
-    request_id_keys: ClassVar[tuple[bytes, bytes] | None] = (b'"custom_id"', b'"params"')
 
     def request_id(self, line: JsonObject) -> str | None:
         custom_id = as_str(line.get("custom_id"))

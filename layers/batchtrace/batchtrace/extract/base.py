@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import orjson
 
-from batchtrace.read.fast_id import top_level_id
 from batchtrace.record import Failure, Part, Record, Usage
 
 JsonObject = dict[str, Any]
@@ -57,18 +56,10 @@ class FormatAdapter:
     detect_order: ClassVar[int] = 50
     #: The options the CLI's ``--provider`` accepts for this adapter, beyond its ``name``.
     aliases: ClassVar[tuple[str, ...]] = ()
-    #: ``(id key, object key)`` when a request line is ``{..., "<id>": "<string>", ..., "<key>": {...}}``
-    #: and :meth:`request_id` asks no more: the index then reads ids without parsing lines.
-    request_id_keys: ClassVar[tuple[bytes, bytes] | None] = None
 
     def request_id(self, line: JsonObject) -> str | None:
         """The per-request id of an input line, or ``None`` when the line is not of this shape."""
         raise NotImplementedError
-
-    def fast_request_id(self, line: bytes) -> str | None:
-        """:meth:`request_id` of a raw line when it can be read without parsing it; ``None``: parse it."""
-        keys = self.request_id_keys
-        return top_level_id(line, *keys) if keys is not None else None
 
     def result_id(self, line: JsonObject, line_no: int) -> str | None:
         """The per-request id of a result line, or ``None`` when the line is not of this shape."""

@@ -396,7 +396,6 @@ class OpenAIAdapter(FormatAdapter):
     provider: ClassVar[str] = "openai"
     family: ClassVar[str] = "openai"
     detect_order: ClassVar[int] = 90
-    request_id_keys: ClassVar[tuple[bytes, bytes] | None] = (b'"custom_id"', b'"body"')
 
     def request_id(self, line: JsonObject) -> str | None:
         custom_id = line.get("custom_id")

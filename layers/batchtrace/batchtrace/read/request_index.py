@@ -27,14 +27,9 @@ logger = logging.getLogger(__name__)
 
 #: A request line's id, or ``(None, reason)`` when the line is not a request of the batch's format.
 RequestId = Callable[[dict[str, Any], int], tuple[str | None, str]]
-#: A request line's id read from its bytes when sure (:mod:`batchtrace.read.fast_id`), else ``None``.
-FastId = Callable[[bytes], str | None]
 
 
-def _line_id(line: bytes, line_no: int, request_id: RequestId, fast_id: FastId | None) -> tuple[str | None, str]:
-    found = fast_id(line) if fast_id is not None else None
-    if found:
-        return found, ""
+def _line_id(line: bytes, line_no: int, request_id: RequestId) -> tuple[str | None, str]:
     obj, reason = parse_object(line)
     return request_id(obj, line_no) if obj is not None else (None, reason)
 
@@ -42,10 +37,9 @@ def _line_id(line: bytes, line_no: int, request_id: RequestId, fast_id: FastId |
 def parse_request(line: bytes, entry: int, source_name: str, answered: bool, tally: Tally) -> dict[str, Any] | None:
     """The request behind an index entry, parsed; ``None`` when it is not a JSON object after all.
 
-    The index reads ids without parsing (:mod:`batchtrace.read.fast_id`), so a line broken past
-    its id is found out here, by the worker that parses it. It is then counted as the full parse
-    would have counted it: a malformed line of the input, not a request; its result an orphan,
-    or, without a result, nothing.
+    The index parsed every line it kept, so this fails only for a local input file that changed
+    under the run; the line is then counted as the index would have counted it: a malformed line
+    of the input, not a request; its result an orphan, or, without a result, nothing.
     """
     try:
         request = orjson.loads(line)
@@ -106,17 +100,13 @@ class RequestIndex:
         source_name: str = "input",
         *,
         digest: bool = True,
-        fast_id: FastId | None = None,
     ) -> RequestIndex:
-        """Index ``stream``; ``digest=False`` skips hashing when the batch id is already known.
-
-        ``fast_id`` reads a line's id from its bytes when it can, so the line is not parsed here.
-        """
+        """Index ``stream``; ``digest=False`` skips hashing when the batch id is already known."""
         index = cls(source_name, digest=digest)
-        index.load(stream, request_id, fast_id)
+        index.load(stream, request_id)
         return index
 
-    def load(self, stream: Readable, request_id: RequestId, fast_id: FastId | None = None) -> None:
+    def load(self, stream: Readable, request_id: RequestId) -> None:
         """Index ``stream`` (spooling it unless it is a local file); malformed lines are counted."""
         base = _local_file_offset(stream)
         spool = None
@@ -137,7 +127,7 @@ class RequestIndex:
             if digest is not None:
                 digest.update(line)
                 digest.update(b"\n")
-            custom_id, reason = _line_id(line, line_no, request_id, fast_id)
+            custom_id, reason = _line_id(line, line_no, request_id)
             if custom_id is None:
                 self.malformed.add(line_no, reason)
             else:
