@@ -23,7 +23,7 @@ from batchtrace.read.match import Matcher, WorkItem
 from batchtrace.read.request_index import RequestIndex
 from batchtrace.send.delivery import OtlpSender
 from batchtrace.send.metrics import send_run_metrics
-from batchtrace.send.workers import ChunkWorker, ForkPool, InlinePool, worker_count
+from batchtrace.send.workers import ChunkWorker, ForkPool, InlinePool, may_fork, worker_count
 from batchtrace.tally import Summary, Tally
 from batchtrace.trace_link import TraceHint, TraceLink, resolve_hint
 from batchtrace.write.spans import SpanFactory
@@ -80,7 +80,9 @@ def _index(plan: BatchPlan, stream: Readable, tally: Tally) -> RequestIndex:
 
     if choice.adapter is not None and choice.adapter.self_contained:
         stream = EMPTY_INPUT
-    index = RequestIndex.from_stream(stream, request_id, plan.input_name, digest=plan.batch_id is None)
+    index = RequestIndex.from_stream(
+        stream, request_id, plan.input_name, digest=plan.batch_id is None, parallel=may_fork(plan.workers)
+    )
     tally.requests, tally.duplicate_ids = index.requests, index.duplicate_ids
     return index
 

@@ -254,6 +254,17 @@ def usable_cores(env: Mapping[str, str] | None = None) -> int:
     return max(cores, 1)
 
 
+def may_fork(workers: int | None) -> bool:
+    """Whether a run with this ``workers`` setting may use processes besides its own (see :func:`worker_count`).
+
+    Decided before the input is indexed, so that a large local input can be indexed on two cores.
+    """
+    if workers is not None:
+        return workers > 0
+    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
+    return int(configured) > 0 if configured.isdigit() else usable_cores() > 1
+
+
 def worker_count(requests: int) -> int:
     """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per usable core for big batches."""
     configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
