@@ -345,6 +345,22 @@ def test_time_of_day_prices_follow_the_hour() -> None:
     assert len({round(cost.realtime_usd, 12) for cost in costs}) > 1  # the library has off-peak rates for it
 
 
+def test_the_span_workers_nanosecond_path_prices_as_price_does() -> None:
+    """``price_at_ns`` (what each span's pricing goes through) against ``price``, hour by hour over days
+    that straddle the library's batch data, for a flat-rate model, an off-peak one, and a first name
+    that no price list knows (a deployment name) before the one that prices."""
+    usage = Usage(input_tokens=40_000, output_tokens=2_000, cache_read_tokens=1_000)
+    cases = [("openai", ["my-gpt-deployment", "gpt-4o-mini"]), ("deepseek", ["deepseek-chat"])]
+    start = first_batch_date("openai", "gpt-4o-mini") - timedelta(days=2)
+    for provider, models in cases:
+        for hours in range(0, 96, 5):
+            at = start + timedelta(hours=hours, minutes=hours)
+            at_ns = int(at.timestamp()) * 1_000_000_000
+            assert pricing.price_at_ns(provider, models, usage, at_ns) == price(provider, models[-1], usage, at)
+    assert pricing.price_at_ns("openai", ["my-gpt-deployment"], usage, 0) is None
+    assert pricing.price_at_ns("openai", ["gpt-4o-mini"], Usage(), 0) is None
+
+
 # --- Unknown and unpriceable ----------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ import math
 import os
 import re
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -224,7 +224,7 @@ class _Rates:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Counts:
     """A usage as disjoint parts: uncached input, cache reads, cache writes, plain output, reasoning."""
 
@@ -433,6 +433,20 @@ def _entry(otel_provider: str, model: str, day: date) -> _Entry | None:
 
 
 _seen_snapshot: object = None
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+#: ``_entry`` by (provider, model, days since the epoch): a span's time is a number of nanoseconds,
+#: and turning each into a ``datetime`` only to find the same day's entry cost more than the pricing.
+_by_day: dict[tuple[str, str, int], _Entry | None] = {}
+
+
+def _entry_on_day(otel_provider: str, model: str, day: int) -> _Entry | None:
+    key = (otel_provider, model, day)
+    try:
+        return _by_day[key]
+    except KeyError:
+        entry = _by_day[key] = _entry(otel_provider, model, date.fromordinal(_EPOCH_DAY + day))
+        return entry
 
 
 def _follow_price_data() -> None:
@@ -441,6 +455,7 @@ def _follow_price_data() -> None:
     snapshot = data_snapshot.get_snapshot()
     if snapshot is not _seen_snapshot:
         _entry.cache_clear()
+        _by_day.clear()
         _seen_snapshot = snapshot
 
 
@@ -537,6 +552,31 @@ def price(provider: str, model: str | None, usage: Usage, at: datetime | None) -
     if entry.batch is None or entry.realtime is None:
         return _from_library(entry, counts, when)
     return _from_rates(entry, entry.batch, entry.realtime, counts)
+
+
+def price_at_ns(provider: str, models: Sequence[str], usage: Usage, at_ns: int) -> Cost | None:
+    """:func:`price` for the first of ``models`` that has a price, at ``at_ns`` (epoch nanoseconds, UTC).
+
+    The span workers' way in: once per request, so the day's rates are found by a number, not a
+    ``datetime`` (one is made only for the rare prices that change within a day).
+    """
+    if not usage.reported:
+        return None
+    counts = _counts(usage)
+    if counts is None:
+        return None
+    _follow_price_data()
+    day = at_ns // _NS_PER_DAY
+    for model in models:
+        entry = _entry_on_day(provider, model, day)
+        if entry is None:
+            continue
+        if entry.batch is not None and entry.realtime is not None:
+            return _from_rates(entry, entry.batch, entry.realtime, counts)
+        cost = _from_library(entry, counts, datetime.fromtimestamp(at_ns / 1_000_000_000, UTC))
+        if cost is not None:
+            return cost
+    return None
 
 
 def refresh_prices(url: str | None = None) -> bool:

@@ -13,15 +13,11 @@ keeps its totals).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from batchtrace import semconv as sc
-from batchtrace.pricing import Cost, price
+from batchtrace.pricing import Cost, price_at_ns
 from batchtrace.record import AttributeValue, Record
 
 Attributes = dict[str, AttributeValue]
-
-_NS = 1_000_000_000
 
 
 def _models(record: Record) -> list[str]:
@@ -38,12 +34,7 @@ def price_record(record: Record, at_ns: int) -> Cost | None:
     """The record's cost at the rate of ``at_ns`` (when it ran), or ``None`` when it cannot be known."""
     if not record.usage.reported:
         return None
-    at = datetime.fromtimestamp(at_ns / _NS, UTC)
-    for model in _models(record):
-        cost = price(record.provider, model, record.usage, at)
-        if cost is not None:
-            return cost
-    return None
+    return price_at_ns(record.provider, _models(record), record.usage, at_ns)
 
 
 def write_cost(record: Record, attrs: Attributes) -> None:
