@@ -128,6 +128,30 @@ def test_by_model_rows_leave_cost_unknown_rather_than_zero() -> None:
     assert row["cost_usd"] is None and row["cost_realtime_usd"] is None
 
 
+def test_by_model_rows_and_totals_agree_on_what_is_unknown_and_what_cost_nothing() -> None:
+    """A model whose requests all failed without usage cost nothing (0, in its row as in the totals);
+    a model whose usage has no price is unknown (``None``) in both; priced rows add up to the total."""
+    tally = Tally()
+    price = Cost(0.5, 1.0, 0.3, 0.2, "genai-prices")
+    for made in (
+        record("gpt-4o-mini", Usage(10, 1), cost=price),
+        record("gpt-4o-mini", Usage(10, 1), cost=price),
+        record("gpt-4.1", failure=Failure("server_error", "HTTP 500")),
+        record("gpt-4.1", no_result=True, failure=Failure("no_result", "no result")),
+    ):
+        tally.count_record(made, 1)
+    summary = Summary.of(tally)
+    rows = {row["model"]: row for row in summary.by_model}
+    assert (rows["gpt-4.1"]["cost_usd"], rows["gpt-4.1"]["cost_realtime_usd"]) == (0.0, 0.0)
+    assert rows["gpt-4o-mini"]["cost_usd"] == 1.0
+    assert summary.cost_usd == sum(row["cost_usd"] for row in rows.values()) == 1.0
+
+    unknown = Tally()
+    unknown.count_record(record("my-own-model", Usage(10, 1)), 1)
+    unknown_summary = Summary.of(unknown)
+    assert unknown_summary.cost_usd is None and unknown_summary.by_model[0]["cost_usd"] is None
+
+
 # --------------------------------------------------------------------------- what goes on the wire
 
 

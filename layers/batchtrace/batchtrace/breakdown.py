@@ -89,7 +89,8 @@ class ModelUsage:
 
     ``failed`` excludes the ``expired`` and ``no_result`` ones, so the four outcomes partition
     ``completions`` (``succeeded`` is what is left). The USD figures sum the ``priced`` records
-    only (``record.cost``); ``priced == 0`` means no cost is known, never a cost of zero.
+    only (``record.cost``); records that reported usage but have no price are ``unpriced``, and
+    when none was priced the cost is unknown (``None``), never zero, as in the run's totals.
     """
 
     completions: int = 0
@@ -99,6 +100,7 @@ class ModelUsage:
     input: TokenHistogram = field(default_factory=TokenHistogram)
     output: TokenHistogram = field(default_factory=TokenHistogram)
     priced: int = 0
+    unpriced: int = 0
     cost_usd: float = 0.0
     cost_realtime_usd: float = 0.0
 
@@ -116,8 +118,11 @@ class ModelUsage:
         }
 
     def costs(self) -> dict[str, float | None]:
-        """``cost_usd`` (the batch rate charged) and ``cost_realtime_usd``; ``None`` when nothing was priced."""
-        if not self.priced:
+        """``cost_usd`` (the batch rate charged) and ``cost_realtime_usd``; ``None`` when usage went unpriced.
+
+        Requests that reported no usage (failed, expired, no result) cost nothing: zero, not unknown.
+        """
+        if not self.priced and self.unpriced:
             return {"cost_usd": None, "cost_realtime_usd": None}
         return {"cost_usd": round(self.cost_usd, 10), "cost_realtime_usd": round(self.cost_realtime_usd, 10)}
 
@@ -136,6 +141,8 @@ class ModelUsage:
             self.priced += 1
             self.cost_usd += record.cost.batch_usd
             self.cost_realtime_usd += record.cost.realtime_usd
+        elif record.usage.reported:
+            self.unpriced += 1
 
     def merge(self, other: ModelUsage) -> None:
         self.completions += other.completions
@@ -145,6 +152,7 @@ class ModelUsage:
         self.input.merge(other.input)
         self.output.merge(other.output)
         self.priced += other.priced
+        self.unpriced += other.unpriced
         self.cost_usd += other.cost_usd
         self.cost_realtime_usd += other.cost_realtime_usd
 
