@@ -49,7 +49,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from types import MappingProxyType
@@ -406,15 +406,23 @@ def _time_of_day_dependent(model: ModelInfo) -> bool:
     return any(isinstance(c, TimeOfDateConstraint) for c in constraints)
 
 
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @lru_cache(maxsize=4096)
-def _entry(otel_provider: str, model: str, day: date) -> _Entry | None:
-    """Look the model up and turn its prices on ``day`` into rates; ``None`` if the library lacks it."""
+def _entry(otel_provider: str, model: str, day: int) -> _Entry | None:
+    """Look the model up and turn its prices on ``day`` (days since the epoch, UTC) into rates.
+
+    ``None`` if the library lacks it. The day is a number because every span's time is one
+    (nanoseconds): finding its entry needs no ``datetime``.
+    """
     provider_id = _PROVIDER_IDS.get(otel_provider, otel_provider)
     found = _find(provider_id, model)
     if found is None:
         return None
     provider, info = found
-    when = datetime.combine(day, time(12), tzinfo=UTC)  # date constraints compare the UTC date
+    when = datetime.combine(_EPOCH.date() + timedelta(days=day), time(12), tzinfo=UTC)  # constraints compare UTC dates
     discount = _DISCOUNTS.get(otel_provider)
     has_batch = _library_batch_rate(provider, info, when)
     source: PriceSource = "genai-prices" if has_batch else ("documented-discount" if discount else "realtime")
@@ -433,20 +441,6 @@ def _entry(otel_provider: str, model: str, day: date) -> _Entry | None:
 
 
 _seen_snapshot: object = None
-_NS_PER_DAY = 86_400 * 1_000_000_000
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
-#: ``_entry`` by (provider, model, days since the epoch): a span's time is a number of nanoseconds,
-#: and turning each into a ``datetime`` only to find the same day's entry cost more than the pricing.
-_by_day: dict[tuple[str, str, int], _Entry | None] = {}
-
-
-def _entry_on_day(otel_provider: str, model: str, day: int) -> _Entry | None:
-    key = (otel_provider, model, day)
-    try:
-        return _by_day[key]
-    except KeyError:
-        entry = _by_day[key] = _entry(otel_provider, model, date.fromordinal(_EPOCH_DAY + day))
-        return entry
 
 
 def _follow_price_data() -> None:
@@ -455,7 +449,6 @@ def _follow_price_data() -> None:
     snapshot = data_snapshot.get_snapshot()
     if snapshot is not _seen_snapshot:
         _entry.cache_clear()
-        _by_day.clear()
         _seen_snapshot = snapshot
 
 
@@ -539,19 +532,9 @@ def price(provider: str, model: str | None, usage: Usage, at: datetime | None) -
     usage is inconsistent (cached tokens above the input, reasoning above the output): an unknown
     price, never a zero one.
     """
-    if model is None or not usage.reported:
+    if model is None:
         return None
-    counts = _counts(usage)
-    if counts is None:
-        return None
-    when = _request_time(at)
-    _follow_price_data()
-    entry = _entry(provider, model, when.date())
-    if entry is None:
-        return None
-    if entry.batch is None or entry.realtime is None:
-        return _from_library(entry, counts, when)
-    return _from_rates(entry, entry.batch, entry.realtime, counts)
+    return price_at_ns(provider, [model], usage, (_request_time(at) - _EPOCH) // timedelta(microseconds=1) * 1000)
 
 
 def price_at_ns(provider: str, models: Sequence[str], usage: Usage, at_ns: int) -> Cost | None:
@@ -568,12 +551,12 @@ def price_at_ns(provider: str, models: Sequence[str], usage: Usage, at_ns: int) 
     _follow_price_data()
     day = at_ns // _NS_PER_DAY
     for model in models:
-        entry = _entry_on_day(provider, model, day)
+        entry = _entry(provider, model, day)
         if entry is None:
             continue
         if entry.batch is not None and entry.realtime is not None:
             return _from_rates(entry, entry.batch, entry.realtime, counts)
-        cost = _from_library(entry, counts, datetime.fromtimestamp(at_ns / 1_000_000_000, UTC))
+        cost = _from_library(entry, counts, _EPOCH + timedelta(microseconds=at_ns // 1000))
         if cost is not None:
             return cost
     return None

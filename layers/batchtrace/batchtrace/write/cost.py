@@ -32,8 +32,6 @@ def _models(record: Record) -> list[str]:
 
 def price_record(record: Record, at_ns: int) -> Cost | None:
     """The record's cost at the rate of ``at_ns`` (when it ran), or ``None`` when it cannot be known."""
-    if not record.usage.reported:
-        return None
     return price_at_ns(record.provider, _models(record), record.usage, at_ns)
 
 
