@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +10,7 @@ import orjson
 
 from batchtrace.errors import DeliveryError
 from batchtrace.run import run_batch
+from batchtrace.send.workers import configured_workers
 from batchtrace.tally import Summary
 from batchtrace.trace_link import TraceHint
 
@@ -52,7 +52,7 @@ def log_batch_results(
     It runs in the caller's process (no forked workers, which a threaded application may not
     survive) unless ``workers=N`` or ``BATCHTRACE_WORKERS`` asks for them.
     """
-    if "workers" not in options and not os.environ.get("BATCHTRACE_WORKERS", "").strip().isdigit():
+    if "workers" not in options and configured_workers() is None:
         options["workers"] = 0
     summary = run_batch(
         _jsonl(requests) if requests else None,

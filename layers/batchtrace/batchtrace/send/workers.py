@@ -254,21 +254,26 @@ def usable_cores(env: Mapping[str, str] | None = None) -> int:
     return max(cores, 1)
 
 
+def configured_workers() -> int | None:
+    """``BATCHTRACE_WORKERS`` as a number of worker processes, or ``None`` when it does not name one."""
+    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
+    return int(configured) if configured.isdigit() else None
+
+
 def may_fork(workers: int | None) -> bool:
     """Whether a run with this ``workers`` setting may use processes besides its own (see :func:`worker_count`).
 
     Decided before the input is indexed, so that a large local input can be indexed on two cores.
     """
-    if workers is not None:
-        return workers > 0
-    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
-    return int(configured) > 0 if configured.isdigit() else usable_cores() > 1
+    if workers is None:
+        workers = configured_workers()
+    return workers > 0 if workers is not None else usable_cores() > 1
 
 
 def worker_count(requests: int) -> int:
     """Worker processes for a batch: ``BATCHTRACE_WORKERS``, else one per usable core for big batches."""
-    configured = os.environ.get("BATCHTRACE_WORKERS", "").strip()
-    if configured.isdigit():
-        return int(configured)
+    configured = configured_workers()
+    if configured is not None:
+        return configured
     cores = usable_cores()
     return min(cores, MAX_AUTO_WORKERS) if cores > 1 and requests >= PARALLEL_MIN_REQUESTS else 0
