@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from typing import IO, Any
 
 import orjson
@@ -27,6 +28,7 @@ from batchtrace.read.split_index import (
     LineId,
     RangeHelper,
     RangeIndex,
+    RangeReader,
     index_range,
     split_point,
 )
@@ -146,19 +148,16 @@ class RequestIndex:
         self._fd = fd
         stop = os.fstat(fd).st_size
         split = split_point(fd, start, stop) if parallel and stop - start >= SPLIT_MIN_BYTES else None
-        helper = RangeHelper(fd, split, stop, self._line_id_of(request_id)) if split is not None else None
+        line_id: LineId = partial(_line_id, request_id=request_id)
+        helper = RangeHelper(fd, split, stop, line_id) if split is not None else None
         digest = FileDigest(fd, start, stop) if self._digest is not None else None  # a thread: after the fork
-        first = index_range(fd, start, split if split is not None else stop, self._line_id_of(request_id))
-        self._merge(first, 0)
-        if helper is not None and split is not None:
-            second = helper.result() or index_range(fd, split, stop, self._line_id_of(request_id))
-            self._merge(second, first.lines)
+        line_no = 0
+        for line_no, position, line in iter_raw_lines(RangeReader(fd, start, stop if split is None else split)):
+            self._index_line(line, line_no, start + position, request_id)
+        if helper is not None:
+            self._merge(helper.result() or index_range(fd, helper.start, stop, line_id), line_no)
         if digest is not None:
             self._digest = digest.result()
-
-    @staticmethod
-    def _line_id_of(request_id: RequestId) -> LineId:
-        return lambda line, line_no: _line_id(line, line_no, request_id)
 
     def _merge(self, part: RangeIndex, lines_before: int) -> None:
         for line_no, reason in part.malformed:

@@ -102,6 +102,7 @@ class RangeHelper:
     """A forked process indexing ``[start, stop)``; :meth:`result` is its index, or ``None`` if it failed."""
 
     def __init__(self, fd: int, start: int, stop: int, line_id: LineId) -> None:
+        self.start = start
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe(duplex=False)
         self._process = context.Process(target=_serve_range, args=(child, fd, start, stop, line_id), daemon=True)
