@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from batchtrace.record import Record
 
@@ -53,6 +53,32 @@ UsageKey = tuple[str, str | None, str]
 
 def _empty_buckets() -> list[int]:
     return [0] * (len(TOKEN_BUCKETS) + 1)
+
+
+class CostSums(Protocol):
+    """What sums costs: the run's :class:`~batchtrace.tally.Tally` and each :class:`ModelUsage`."""
+
+    priced: int
+    unpriced: int
+    cost_usd: float
+    cost_realtime_usd: float
+
+
+def add_cost(sums: CostSums, record: Record) -> None:
+    """The record's price, summed; or one more unpriced record if it reported usage but has no price."""
+    cost = record.cost
+    if cost is not None:
+        sums.priced += 1
+        sums.cost_usd += cost.batch_usd
+        sums.cost_realtime_usd += cost.realtime_usd
+    elif record.usage.reported:
+        sums.unpriced += 1
+
+
+def cost_known(sums: CostSums) -> bool:
+    """Whether the summed USD figures are a cost: unknown (``None``) only when usage was reported and
+    none of it could be priced; requests without usage (failed, expired, no result) cost nothing."""
+    return sums.priced > 0 or sums.unpriced == 0
 
 
 @dataclass(slots=True)
@@ -118,11 +144,8 @@ class ModelUsage:
         }
 
     def costs(self) -> dict[str, float | None]:
-        """``cost_usd`` (the batch rate charged) and ``cost_realtime_usd``; ``None`` when usage went unpriced.
-
-        Requests that reported no usage (failed, expired, no result) cost nothing: zero, not unknown.
-        """
-        if not self.priced and self.unpriced:
+        """``cost_usd`` (the batch rate charged) and ``cost_realtime_usd``; ``None`` unless :func:`cost_known`."""
+        if not cost_known(self):
             return {"cost_usd": None, "cost_realtime_usd": None}
         return {"cost_usd": round(self.cost_usd, 10), "cost_realtime_usd": round(self.cost_realtime_usd, 10)}
 
@@ -137,12 +160,7 @@ class ModelUsage:
             self.input.record(record.usage.input_tokens)
         if record.usage.output_tokens is not None:
             self.output.record(record.usage.output_tokens)
-        if record.cost is not None:
-            self.priced += 1
-            self.cost_usd += record.cost.batch_usd
-            self.cost_realtime_usd += record.cost.realtime_usd
-        elif record.usage.reported:
-            self.unpriced += 1
+        add_cost(self, record)
 
     def merge(self, other: ModelUsage) -> None:
         self.completions += other.completions

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from batchtrace.breakdown import ModelUsage, UsageKey, count_usage, merge_usage, usage_rows
+from batchtrace.breakdown import ModelUsage, UsageKey, add_cost, cost_known, count_usage, merge_usage, usage_rows
 from batchtrace.lifecycle.bedrock import MANIFEST, parse_manifest
 from batchtrace.lifecycle.reconcile import reconcile
 from batchtrace.record import Record
@@ -68,26 +68,16 @@ class Tally:
         self.cache_creation_tokens += usage.cache_creation_tokens or 0
         self.reasoning_tokens += usage.reasoning_tokens or 0
         count_usage(self.by_model, record)
-        self.count_cost(record)
+        add_cost(self, record)
         self.observe_time(at_ns)
-
-    def count_cost(self, record: Record) -> None:
-        """The record's price, summed; or one more unpriced record if it reported usage but has no price."""
-        cost = record.cost
-        if cost is not None:
-            self.priced += 1
-            self.cost_usd += cost.batch_usd
-            self.cost_realtime_usd += cost.realtime_usd
-        elif record.usage.reported:
-            self.unpriced += 1
 
     def cost_totals(self) -> dict[str, float | int | None]:
         """``cost_usd`` (the batch rate), ``cost_realtime_usd``, ``saving_usd`` and ``unpriced``.
 
-        The USD figures are ``None`` when usage was reported but none of it could be priced: an
-        unknown cost is never shown as zero (failed requests, without usage, did cost nothing).
+        The USD figures are ``None`` unless :func:`~batchtrace.breakdown.cost_known`: an unknown
+        cost is never shown as zero.
         """
-        known = self.priced > 0 or self.unpriced == 0
+        known = cost_known(self)
 
         def usd(value: float) -> float | None:
             return round(value, 10) if known else None
