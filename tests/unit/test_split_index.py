@@ -58,15 +58,31 @@ def messy_input(rng: random.Random, lines: int) -> bytes:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_a_split_index_equals_the_single_pass(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split in the middle, or mostly to the helper while the main process does start-up work."""
     rng = random.Random(seed)
     data = messy_input(rng, rng.randint(20, 400))
     path = tmp_path / "input.jsonl"
     path.write_bytes(data)
     monkeypatch.setattr(request_index, "SPLIT_MIN_BYTES", 0)
     single = RequestIndex.from_stream(io.BytesIO(data), request_id, "input.jsonl")
+    work: list[str] = []
     with path.open("rb") as stream:
-        split = RequestIndex.from_stream(stream, request_id, "input.jsonl", parallel=True)
+        meanwhile = (lambda: work.append("done")) if seed % 2 else request_index._nothing
+        split = RequestIndex.from_stream(stream, request_id, "input.jsonl", parallel=True, meanwhile=meanwhile)
         assert index_view(split) == index_view(single)
+    assert work == (["done"] if seed % 2 else [])
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_start_up_work_runs_once_whether_the_input_is_split_or_spooled(local: bool, tmp_path: Path) -> None:
+    data = messy_input(random.Random(5), 50)
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(data)
+    work: list[str] = []
+    with path.open("rb") if local else io.BytesIO(data) as stream:
+        index = RequestIndex.from_stream(stream, request_id, "input.jsonl", meanwhile=lambda: work.append("prices"))
+        assert index.requests == RequestIndex.from_stream(io.BytesIO(data), request_id, "input.jsonl").requests
+    assert work == ["prices"]
 
 
 def test_a_helper_that_dies_costs_time_not_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,3 +106,4 @@ def test_the_split_falls_after_a_newline_past_the_middle(tmp_path: Path) -> None
         fd, size = stream.fileno(), os.fstat(stream.fileno()).st_size
         assert split_index.split_point(fd, 0, size) == 16  # the middle (9) falls inside "bbbbbbbbbb"
         assert split_index.split_point(fd, 16, size) is None  # the only newline ends the range
+        assert split_index.split_point(fd, 0, size, helper_share=0.8) == 5  # 80% left from byte 4

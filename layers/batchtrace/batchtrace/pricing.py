@@ -47,26 +47,19 @@ import math
 import os
 import re
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Final, Literal
-
-from genai_prices import UpdatePrices, data_snapshot
-from genai_prices import Usage as PricesUsage
-from genai_prices.types import (
-    ModelInfo,
-    ModelPrice,
-    PriceContext,
-    Provider,
-    TieredPrices,
-    TimeOfDateConstraint,
-)
+from typing import TYPE_CHECKING, Final, Literal
 
 from batchtrace.record import Usage
+
+if TYPE_CHECKING:
+    from genai_prices.data_snapshot import DataSnapshot
+    from genai_prices.types import ModelInfo, ModelPrice, PriceContext, Provider
 
 __all__ = [
     "PRICES_UPDATE_ENV",
@@ -89,6 +82,24 @@ PRICES_UPDATE_ENV: Final = "BATCHTRACE_PRICES_UPDATE"
 PRICES_URL_ENV: Final = "BATCHTRACE_PRICES_URL"
 
 _BATCH: Final[PriceContext] = MappingProxyType({"processing": "batch"})
+_get_snapshot: Callable[[], DataSnapshot] | None = None
+
+
+def _snapshot() -> DataSnapshot:
+    """genai-prices' data in use, the library imported on first use.
+
+    Importing genai-prices takes ~0.1 s (Pydantic, and httpx for its updater): a run imports it in
+    :func:`prepare_prices`, while a helper process indexes the input, instead of before anything
+    else can start.
+    """
+    global _get_snapshot
+    if _get_snapshot is None:
+        from genai_prices.data_snapshot import get_snapshot
+
+        _get_snapshot = get_snapshot
+    return _get_snapshot()
+
+
 _MTOK: Final = 1_000_000
 #: How closely the measured rates must reproduce the library's price before they are trusted.
 _TOLERANCE: Final = 1e-9
@@ -260,6 +271,8 @@ def _usd(amount: Decimal) -> float:
 
 def _tier_starts(model_price: ModelPrice) -> tuple[int, ...]:
     """Every prompt-size threshold any of the model's tiered prices changes at, in order."""
+    from genai_prices.types import TieredPrices
+
     starts: set[int] = set()
     for value in vars(model_price).values():
         if isinstance(value, TieredPrices):
@@ -269,6 +282,8 @@ def _tier_starts(model_price: ModelPrice) -> tuple[int, ...]:
 
 def _probe(model_price: ModelPrice, **usage: int) -> tuple[float, float, float]:
     """The library's (input, output, total) price of one usage."""
+    from genai_prices import Usage as PricesUsage
+
     calc = model_price.calc_price(PricesUsage(**usage))
     return _usd(calc["input_price"]), _usd(calc["output_price"]), _usd(calc["total_price"])
 
@@ -374,7 +389,7 @@ def _model_refs(model: str) -> list[str]:
 
 
 def _find(provider_id: str, model: str) -> tuple[Provider, ModelInfo] | None:
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _snapshot()
     for ref in _model_refs(model):
         try:
             return snapshot.find_provider_model(ref, None, provider_id, None)
@@ -401,6 +416,8 @@ def _library_batch_rate(provider: Provider, model: ModelInfo, when: datetime) ->
 
 def _time_of_day_dependent(model: ModelInfo) -> bool:
     """Whether the model's price changes within a day (off-peak rates), so a date is not enough."""
+    from genai_prices.types import TimeOfDateConstraint
+
     constraints = [p.constraint for p in model.prices] if isinstance(model.prices, list) else []
     constraints += [v.constraint for v in model.price_variants or ()]
     return any(isinstance(c, TimeOfDateConstraint) for c in constraints)
@@ -446,7 +463,7 @@ _seen_snapshot: object = None
 def _follow_price_data() -> None:
     """Drop the cache when the library's data changed (``refresh_prices`` or anyone's ``UpdatePrices``)."""
     global _seen_snapshot
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _snapshot()
     if snapshot is not _seen_snapshot:
         _entry.cache_clear()
         _seen_snapshot = snapshot
@@ -495,6 +512,8 @@ def _from_rates(entry: _Entry, batch: _Schedule, realtime: _Schedule, c: _Counts
 
 def _from_library(entry: _Entry, c: _Counts, when: datetime) -> Cost | None:
     """Ask the library for this one request (prices that change within a day, or unmeasurable ones)."""
+    from genai_prices import Usage as PricesUsage
+
     usage = PricesUsage(
         input_tokens=c.input_total,
         output_tokens=c.output + c.reasoning,
@@ -569,6 +588,8 @@ def refresh_prices(url: str | None = None) -> bool:
     connect), from ``url`` or genai-prices' own GitHub URL. On failure the data in use stays and a
     warning is logged: a stale price beats no trace.
     """
+    from genai_prices import UpdatePrices
+
     updater = UpdatePrices(url=url) if url else UpdatePrices()
     try:
         snapshot = updater.fetch()
@@ -577,7 +598,9 @@ def refresh_prices(url: str | None = None) -> bool:
         return False
     if snapshot is None:
         return False
-    data_snapshot.set_custom_snapshot(snapshot)
+    from genai_prices.data_snapshot import set_custom_snapshot
+
+    set_custom_snapshot(snapshot)
     _follow_price_data()
     logger.info("genai-prices data updated from %s (%d providers)", updater.url, len(snapshot.providers))
     return True
@@ -601,5 +624,4 @@ def prepare_prices(environ: Mapping[str, str] | None = None) -> None:
     each loading its own copy.
     """
     refresh_prices_from_env(environ)
-    data_snapshot.get_snapshot()
     _follow_price_data()

@@ -81,7 +81,12 @@ def _index(plan: BatchPlan, stream: Readable, tally: Tally) -> RequestIndex:
     if choice.adapter is not None and choice.adapter.self_contained:
         stream = EMPTY_INPUT
     index = RequestIndex.from_stream(
-        stream, request_id, plan.input_name, digest=plan.batch_id is None, parallel=may_fork(plan.workers)
+        stream,
+        request_id,
+        plan.input_name,
+        digest=plan.batch_id is None,
+        parallel=may_fork(plan.workers),
+        meanwhile=prepare_prices,  # once a run, before any worker forks (BATCHTRACE_PRICES_UPDATE)
     )
     tally.requests, tally.duplicate_ids = index.requests, index.duplicate_ids
     return index
@@ -254,5 +259,4 @@ def run_batch(
         model=model,
         **given,
     )
-    prepare_prices()  # once a run, before any worker forks (BATCHTRACE_PRICES_UPDATE)
     return execute(plan, input_stream, result_streams, on_trace)

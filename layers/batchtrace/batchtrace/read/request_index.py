@@ -23,6 +23,7 @@ import orjson
 
 from batchtrace.read.jsonl import MalformedLines, Readable, iter_raw_lines, parse_object
 from batchtrace.read.split_index import (
+    HELPER_SHARE,
     SPLIT_MIN_BYTES,
     FileDigest,
     LineId,
@@ -38,6 +39,16 @@ logger = logging.getLogger(__name__)
 
 #: A request line's id, or ``(None, reason)`` when the line is not a request of the batch's format.
 RequestId = Callable[[dict[str, Any], int], tuple[str | None, str]]
+
+
+def _nothing() -> None:
+    """No start-up work to overlap with indexing."""
+
+
+def _helper(fd: int, start: int, stop: int, line_id: LineId, share: float) -> RangeHelper | None:
+    """A helper indexing the last ``share`` of ``[start, stop)``, when the range is large enough to pay."""
+    split = split_point(fd, start, stop, share) if stop - start >= SPLIT_MIN_BYTES else None
+    return RangeHelper(fd, split, stop, line_id) if split is not None else None
 
 
 def _line_id(line: bytes, line_no: int, request_id: RequestId) -> tuple[str | None, str]:
@@ -112,22 +123,33 @@ class RequestIndex:
         *,
         digest: bool = True,
         parallel: bool = False,
+        meanwhile: Callable[[], object] = _nothing,
     ) -> RequestIndex:
         """Index ``stream``; ``digest=False`` skips hashing when the batch id is already known.
 
         ``parallel`` lets a large local file be indexed on two cores (:mod:`batchtrace.read.split_index`).
+        ``meanwhile`` is start-up work the caller needs done before its workers fork (loading the
+        price data): it runs while the helper indexes, or first when there is no helper.
         """
         index = cls(source_name, digest=digest)
-        index.load(stream, request_id, parallel=parallel)
+        index.load(stream, request_id, parallel=parallel, meanwhile=meanwhile)
         return index
 
-    def load(self, stream: Readable, request_id: RequestId, *, parallel: bool = False) -> None:
+    def load(
+        self,
+        stream: Readable,
+        request_id: RequestId,
+        *,
+        parallel: bool = False,
+        meanwhile: Callable[[], object] = _nothing,
+    ) -> None:
         """Index ``stream`` (spooling it unless it is a local file); malformed lines are counted."""
         base = _local_file_offset(stream)
         if base is None:
+            meanwhile()
             self._load_spooled(stream, request_id)
         else:
-            self._load_local(stream.fileno(), base, request_id, parallel)  # type: ignore[attr-defined]
+            self._load_local(stream.fileno(), base, request_id, parallel, meanwhile)  # type: ignore[attr-defined]
 
     def _load_spooled(self, stream: Readable, request_id: RequestId) -> None:
         spool = self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
@@ -143,16 +165,19 @@ class RequestIndex:
             self._index_line(line, line_no, offset, request_id)
         spool.flush()
 
-    def _load_local(self, fd: int, start: int, request_id: RequestId, parallel: bool) -> None:
-        """Index a local file in place: the first half here, the second in a helper when it pays."""
+    def _load_local(
+        self, fd: int, start: int, request_id: RequestId, parallel: bool, meanwhile: Callable[[], object]
+    ) -> None:
+        """Index a local file in place: the first part here, the rest in a helper when it pays."""
         self._fd = fd
         stop = os.fstat(fd).st_size
-        split = split_point(fd, start, stop) if parallel and stop - start >= SPLIT_MIN_BYTES else None
         line_id: LineId = partial(_line_id, request_id=request_id)
-        helper = RangeHelper(fd, split, stop, line_id) if split is not None else None
+        helper = _helper(fd, start, stop, line_id, 0.5 if meanwhile is _nothing else HELPER_SHARE) if parallel else None
+        split = stop if helper is None else helper.start
+        meanwhile()
         digest = FileDigest(fd, start, stop) if self._digest is not None else None  # a thread: after the fork
         line_no = 0
-        for line_no, position, line in iter_raw_lines(RangeReader(fd, start, stop if split is None else split)):
+        for line_no, position, line in iter_raw_lines(RangeReader(fd, start, split)):
             self._index_line(line, line_no, start + position, request_id)
         if helper is not None:
             self._merge(helper.result() or index_range(fd, helper.start, stop, line_id), line_no)
