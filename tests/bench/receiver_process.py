@@ -17,7 +17,9 @@ from typing import Self
 from tests.support.otlp_receiver import OtlpReceiver
 
 
-def _serve(conn: Connection, parse_bodies: bool) -> None:
+def _serve(conn: Connection, parse_bodies: bool, nagle: bool) -> None:
+    # A class attribute, set in this forked process only: the other receivers keep Nagle off.
+    OtlpReceiver.handler.disable_nagle_algorithm = not nagle
     with OtlpReceiver(count_only=True, parse_bodies=parse_bodies, max_requests=10_000_000) as receiver:
         conn.send(receiver.base_url)
         while conn.recv() is not None:
@@ -25,10 +27,15 @@ def _serve(conn: Connection, parse_bodies: bool) -> None:
 
 
 class ReceiverProcess:
-    """A counting OTLP receiver in a forked process; ``span_count`` asks it over a pipe."""
+    """A counting OTLP receiver in a forked process; ``span_count`` asks it over a pipe.
 
-    def __init__(self, *, parse_bodies: bool = False) -> None:
+    ``nagle=True`` leaves Nagle's algorithm on, as Python's ``http.server`` does by default: each
+    answer then waits ~40 ms for the client's delayed acknowledgement (``seed_receivers`` shows it).
+    """
+
+    def __init__(self, *, parse_bodies: bool = False, nagle: bool = False) -> None:
         self.parse_bodies = parse_bodies
+        self.nagle = nagle
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self.base_url = ""
@@ -36,7 +43,7 @@ class ReceiverProcess:
     def start(self) -> Self:
         parent, child = multiprocessing.get_context("fork").Pipe()
         self._process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(child, self.parse_bodies), daemon=True
+            target=_serve, args=(child, self.parse_bodies, self.nagle), daemon=True
         )
         self._process.start()
         child.close()

@@ -188,22 +188,31 @@ def measure_batch(setup: Setup, shape: str, size: int, batch: BatchFiles, repeat
 
 
 def seed_receivers(setup: Setup, batch: BatchFiles, repeat: int) -> None:
-    """The seed against three receivers: how long each takes to answer shows in the seed's time.
+    """The seed against four receivers: how long each takes to answer shows in the seed's time.
 
     The seed exports from one thread, synchronously: a request of 512 spans (2 MB of JSON) is
     serialised, posted, and the next waits for the answer; its final flush waits for them all.
     So the receiver's time to answer each of its ~100 requests adds to its wall time, while its
-    CPU time stays the same. batchtrace's workers send bounded chunks as well, but the main
-    process keeps reading while they wait.
+    CPU time stays the same. The largest such time is not the receiver's work but TCP: a server
+    that writes its answer in two sends (headers, then body) with Nagle's algorithm on, as
+    Python's ``http.server`` does by default, holds the body until the client acknowledges the
+    headers, and Linux delays that acknowledgement by ~40 ms: 4 s over the seed's ~100 requests.
+    batchtrace's workers send bounded chunks as well, but the main process keeps reading while
+    they wait.
     """
-    print("\nthe seed against three receivers (median wall s / CPU s of the seed's process):")
+    print("\nthe seed against four receivers (median wall s / CPU s of the seed's process):")
     labels = (
         "reads each request and answers at once (its own process)",
         "parses each request in full before answering, as a collector does (its own process)",
         "reads and answers in the benchmark's process, beside the thread sampling memory",
+        "reads and answers at once, but in two sends with Nagle's algorithm on (http.server's default)",
     )
-    with ReceiverProcess(parse_bodies=True) as parsing, OtlpReceiver(count_only=True, max_requests=10_000_000) as inner:
-        for label, receiver in zip(labels, (setup.receiver, parsing, inner), strict=True):
+    with (
+        ReceiverProcess(parse_bodies=True) as parsing,
+        OtlpReceiver(count_only=True, max_requests=10_000_000) as inner,
+        ReceiverProcess(nagle=True) as nagle,
+    ):
+        for label, receiver in zip(labels, (setup.receiver, parsing, inner, nagle), strict=True):
             walls, cpus = [], []
             for _ in range(repeat):
                 cmd, env = seed_command(setup, receiver, batch)
@@ -326,7 +335,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--content-bytes", type=int, default=3000, help="prompt text per request, UTF-8 bytes")
     parser.add_argument("--seed-python", default=str(ROOT / ".venv-seed" / "bin" / "python"))
     parser.add_argument("--skip-handler", action="store_true")
-    parser.add_argument("--seed-receivers", action="store_true", help="also time the seed against three receivers")
+    parser.add_argument("--seed-receivers", action="store_true", help="also time the seed against four receivers")
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated batches here")
     return parser.parse_args(argv)
 

@@ -126,7 +126,7 @@ class RangeHelper:
             part: RangeIndex = self._conn.recv()
             return part
         except (EOFError, OSError, TimeoutError) as err:
-            logger.warning("the input's second half is indexed here: its helper process failed (%s)", err)
+            logger.warning("the helper's part of the input is indexed here: its process failed (%s)", err)
             return None
         finally:
             self._conn.close()
