@@ -64,18 +64,16 @@ class RangeReader:
 
 @dataclass(slots=True)
 class RangeIndex:
-    """The index of one byte range: entries in file order, malformed lines, lines read."""
+    """The index of one byte range: entries in file order, and malformed lines."""
 
     entries: list[tuple[str, int]] = field(default_factory=list)
     malformed: list[tuple[int, str]] = field(default_factory=list)
-    lines: int = 0
 
 
 def index_range(fd: int, start: int, stop: int, line_id: LineId) -> RangeIndex:
     """Index the lines of ``[start, stop)`` (``start`` opens a line); line numbers count from 1 here."""
     part = RangeIndex()
     for line_no, position, line in iter_raw_lines(RangeReader(fd, start, stop)):
-        part.lines = line_no
         custom_id, reason = line_id(line, line_no)
         if custom_id is None:
             part.malformed.append((line_no, reason))
