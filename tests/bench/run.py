@@ -355,9 +355,10 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, int]]:
     return growth + [(shape, size) for shape in shapes for size in sizes]
 
 
-def _run_plan(args: argparse.Namespace, setup: Setup, workdir: Path) -> dict[tuple[str, int], float]:
+def _run_plan(
+    plan: list[tuple[str, int]], args: argparse.Namespace, setup: Setup, workdir: Path
+) -> dict[tuple[str, int], float]:
     """Generate and measure every batch of the plan; the input size of each, in MB."""
-    plan = _plan(args)
     inputs: dict[tuple[str, int], float] = {}
     for shape, size in plan:
         batch = large_batch(workdir / shape / str(size), size, args.content_bytes, shape=shape)
@@ -373,7 +374,7 @@ def _run_plan(args: argparse.Namespace, setup: Setup, workdir: Path) -> dict[tup
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    _plan(args)  # unknown shapes fail before anything starts
+    plan = _plan(args)  # unknown shapes fail before anything starts
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="batchtrace-bench-"))
     seed_python = Path(args.seed_python) if Path(args.seed_python).exists() else None
     print(f"machine: {machine()}")
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             setup = Setup(receiver, moto, seed_python)
             if moto is not None:
                 moto.client("s3").create_bucket(Bucket=BUCKET)
-            inputs = _run_plan(args, setup, workdir)
+            inputs = _run_plan(plan, args, setup, workdir)
     finally:
         if moto is not None:
             moto.stop()
