@@ -82,24 +82,6 @@ PRICES_UPDATE_ENV: Final = "BATCHTRACE_PRICES_UPDATE"
 PRICES_URL_ENV: Final = "BATCHTRACE_PRICES_URL"
 
 _BATCH: Final[PriceContext] = MappingProxyType({"processing": "batch"})
-_get_snapshot: Callable[[], DataSnapshot] | None = None
-
-
-def _snapshot() -> DataSnapshot:
-    """genai-prices' data in use, the library imported on first use.
-
-    Importing genai-prices takes ~0.1 s (Pydantic, and httpx for its updater): a run imports it in
-    :func:`prepare_prices`, while a helper process indexes the input, instead of before anything
-    else can start.
-    """
-    global _get_snapshot
-    if _get_snapshot is None:
-        from genai_prices.data_snapshot import get_snapshot
-
-        _get_snapshot = get_snapshot
-    return _get_snapshot()
-
-
 _MTOK: Final = 1_000_000
 #: How closely the measured rates must reproduce the library's price before they are trusted.
 _TOLERANCE: Final = 1e-9
@@ -386,6 +368,24 @@ def _model_refs(model: str) -> list[str]:
         if ref and ref not in refs:
             refs.append(ref)
     return refs
+
+
+_get_snapshot: Callable[[], DataSnapshot] | None = None
+
+
+def _snapshot() -> DataSnapshot:
+    """genai-prices' data in use, the library imported on first use.
+
+    Importing genai-prices takes ~0.1 s (Pydantic, and httpx for its updater): a run imports it in
+    :func:`prepare_prices`, while a helper process indexes the input, instead of before anything
+    else can start.
+    """
+    global _get_snapshot
+    if _get_snapshot is None:
+        from genai_prices.data_snapshot import get_snapshot
+
+        _get_snapshot = get_snapshot
+    return _get_snapshot()
 
 
 def _find(provider_id: str, model: str) -> tuple[Provider, ModelInfo] | None:
