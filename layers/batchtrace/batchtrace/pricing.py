@@ -219,7 +219,11 @@ class _Rates:
 
 @dataclass(slots=True)
 class _Counts:
-    """A usage as disjoint parts: uncached input, cache reads, cache writes, plain output, reasoning."""
+    """A usage as disjoint parts: uncached input, cache reads, cache writes, plain output, reasoning.
+
+    Never changed once made, yet not ``frozen``: one is made per priced span, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) takes 0.8 us against 0.2 us.
+    """
 
     input_total: int
     input: int
